@@ -1,0 +1,58 @@
+"""The ``workbench`` command line: a thin shell over the library.
+
+Command groups live in submodules (``core``, ``study``, ``export`` ...) that register on ``app``;
+heavy libraries (torch, gradio, ray) are imported inside commands so ``workbench --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="NAS workbench: search spaces, searches, results and exports.")
+
+# Each module adds its commands to ``app`` when imported. A missing module (an optional part not
+# installed) simply contributes no commands.
+COMMAND_MODULES = ("core", "study", "searchers", "export", "diagram", "ui")
+
+
+def _load_commands() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(f"workbench.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"workbench.cli.{name}":
+                raise
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One line to stderr and exit: the CLI's answer to every user error."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line and exit code 2, never a traceback."""
+    from workbench.errors import WorkbenchError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _load_commands()
+    user_errors: tuple[type[BaseException], ...] = (WorkbenchError,)
+    try:
+        from storage.errors import StorageError
+
+        user_errors += (StorageError,)
+    except ImportError:
+        pass
+    try:
+        app()
+    except user_errors as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

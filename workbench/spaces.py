@@ -1,0 +1,328 @@
+"""Search spaces: the protocol every space implements, grammar spaces, and the registry by name.
+
+Every space derives :class:`~workbench.architecture.Architecture` values through a policy, so
+sampling, replay, parsing, mutation and crossover are all just policies over one ``derive``:
+
+>>> import random
+>>> space = get_space("einspace", input_shape=(3, 16, 16), num_classes=10)
+>>> arch = space.sample(random.Random(0))
+>>> space.replay(arch.decisions) == arch and space.parse(arch.text) == arch
+True
+>>> space.mutate(arch, random.Random(1)).text != arch.text
+True
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.architecture import Architecture, Choice, Decision, DecisionPoint, Node, Policy
+from workbench.errors import (
+    ConfigError,
+    DerivationFailed,
+    InvalidArchitecture,
+    NotFound,
+    ParseError,
+)
+
+
+class _NoAlternative(Exception):
+    """Internal: the mutated decision point has a single option."""
+
+
+class Space:
+    """Base class of every search space.
+
+    Subclasses implement :meth:`_derive` (tree, decisions, text) and, where they have a string
+    syntax of their own, :meth:`parse`.
+    """
+
+    name: str = ""
+    version: str = "1"
+    kind: str = ""  # "grammar" | "tree"
+    description: str = ""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int):
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.num_classes = int(num_classes)
+
+    # -- to implement --------------------------------------------------------------------------
+    def _derive(self, policy: Policy | None, rng: random.Random,
+                backtrack: bool) -> tuple[Node, tuple[Decision, ...], str]:
+        raise NotImplementedError
+
+    def seeds(self) -> dict[str, str]:
+        """Named seed architectures (name -> canonical text)."""
+        return {}
+
+    def size(self) -> int | None:
+        """Number of distinct complete decision sequences, or None where infinite/unknown."""
+        return None
+
+    # -- derived operations --------------------------------------------------------------------
+    def _make(self, tree: Node, decisions: tuple[Decision, ...], text: str) -> Architecture:
+        return Architecture(self.name, self.version, self.input_shape, self.num_classes,
+                            decisions, tree, text)
+
+    def derive(self, policy: Policy | None = None, rng: random.Random | None = None,
+               *, backtrack: bool = True) -> Architecture:
+        """Derive one architecture asking ``policy`` (None: sample from the space's probabilities)."""
+        tree, decisions, text = self._derive(policy, rng or random.Random(0), backtrack)
+        return self._make(tree, decisions, text)
+
+    def sample(self, rng: random.Random, *, attempts: int = 50) -> Architecture:
+        """A random architecture from the space's own probabilities (restarts on rare dead ends)."""
+        last: Exception | None = None
+        for _ in range(attempts):
+            try:
+                return self.derive(None, rng)
+            except DerivationFailed as exc:
+                last = exc
+        raise DerivationFailed(f"space {self.name!r}: no valid sample in {attempts} attempts ({last})")
+
+    def replay(self, decisions: Iterable[Decision]) -> Architecture:
+        """Re-derive exactly these decisions; any decision that is not valid is an error."""
+        table = {d.path: d.choice for d in decisions}
+        if not table and decisions:
+            raise InvalidArchitecture("expected decisions, found none")
+
+        def policy(point: DecisionPoint) -> Choice:
+            if point.path not in table:
+                raise InvalidArchitecture(f"at {point.path}: expected a decision, found none")
+            return _match(point, table[point.path])
+
+        arch = self.derive(policy, random.Random(0), backtrack=False)
+        extra = set(table) - {d.path for d in arch.decisions}
+        if extra:
+            raise InvalidArchitecture(
+                f"expected only decisions the derivation asks, found extra paths: {sorted(extra)[:3]}")
+        return arch
+
+    def parse(self, text: str) -> Architecture:
+        """Parse the space's string form. Tree spaces accept ``path=choice; ...`` lists."""
+        table: dict[str, Choice] = {}
+        for part in filter(None, (p.strip() for p in text.split(";"))):
+            if "=" not in part:
+                raise ParseError(f"expected 'path=choice' in {self.name} architecture text, "
+                                 f"found {part[:40]!r}")
+            path, _, raw = part.partition("=")
+            try:
+                table[path.strip()] = json.loads(raw)
+            except json.JSONDecodeError:
+                table[path.strip()] = raw.strip()
+        return self.replay(Decision(p, c) for p, c in table.items())
+
+    def seed(self, name: str) -> Architecture:
+        seeds = self.seeds()
+        if name not in seeds:
+            raise NotFound(f"space {self.name!r}: expected a seed architecture "
+                           f"({', '.join(seeds) or 'none defined'}), found {name!r}")
+        return self.parse(seeds[name])
+
+    def resolve(self, arg: str) -> Architecture:
+        """A seed name, a string in the space's syntax, or a path to a JSON architecture."""
+        if arg in self.seeds():
+            return self.seed(arg)
+        if arg.endswith(".json") or (Path(arg).is_file() and not arg.strip().startswith("{")):
+            path = Path(arg)
+            if not path.is_file():
+                raise NotFound(f"expected an architecture JSON file, found no file at {arg}")
+            from workbench.architecture import from_json
+
+            data = json.loads(path.read_text())
+            data.setdefault("input_shape", list(self.input_shape))
+            data.setdefault("num_classes", self.num_classes)
+            return from_json(data)
+        return self.parse(arg)
+
+    def mutate(self, arch: Architecture, rng: random.Random, *, tries: int = 30) -> Architecture:
+        """Re-derive the subtree at one random decision with its current choice excluded.
+
+        Decisions outside that subtree keep their choices where still valid (shapes downstream
+        are re-inferred); the result always differs from ``arch``.
+        """
+        old = arch.choices
+        order = list(range(len(arch.decisions)))
+        rng.shuffle(order)
+        for idx in order[:tries]:
+            target = arch.decisions[idx]
+            prefix = target.path + "/"
+
+            def policy(point: DecisionPoint, target: Decision = target, prefix: str = prefix):
+                if point.path == target.path:
+                    if point.continuous:
+                        return None
+                    opts = [(o, w) for o, w in zip(point.options, point.weights or
+                                                   [1.0] * len(point.options)) if o != target.choice]
+                    if not opts:
+                        raise _NoAlternative
+                    return rng.choices([o for o, _ in opts], weights=[w for _, w in opts])[0]
+                if point.path.startswith(prefix):
+                    return None
+                choice = old.get(point.path)
+                return choice if choice is not None and choice in point.options else None
+
+            try:
+                child = self.derive(policy, rng)
+            except (_NoAlternative, DerivationFailed):
+                continue
+            if child.text != arch.text:
+                return child
+        raise DerivationFailed(f"space {self.name!r}: no mutation of this architecture found "
+                               f"in {tries} tries")
+
+    def crossover(self, a: Architecture, b: Architecture, rng: random.Random,
+                  *, tries: int = 20) -> Architecture:
+        """Swap a subtree of ``a`` for a shape-compatible subtree of ``b`` (same kind, same input
+        and output shape). Decisions that no longer fit are re-sampled."""
+        by_sig: dict[tuple, list[Node]] = {}
+        for nb in b.tree.walk():
+            if nb.children:
+                by_sig.setdefault((nb.kind, nb.in_shape, nb.out_shape), []).append(nb)
+        pairs = [(na, nb) for na in a.tree.walk() if na.children
+                 for nb in by_sig.get((na.kind, na.in_shape, na.out_shape), ())]
+        rng.shuffle(pairs)
+        for na, nb in pairs[:tries]:
+            pa, pb = na.path, nb.path
+            table = {d.path: d.choice for d in a.decisions
+                     if not (d.path == pa or d.path.startswith(pa + "/"))}
+            for d in b.decisions:
+                if d.path == pb or d.path.startswith(pb + "/"):
+                    table[pa + d.path[len(pb):]] = d.choice
+
+            def policy(point: DecisionPoint, table: dict = table):
+                c = table.get(point.path)
+                return c if c is not None and c in point.options else None
+
+            try:
+                child = self.derive(policy, rng)
+            except DerivationFailed:
+                continue
+            if child.text not in (a.text, b.text):
+                return child
+        raise DerivationFailed(f"space {self.name!r}: no compatible subtrees to cross over")
+
+
+def _match(point: DecisionPoint, choice: Choice) -> Choice:
+    """Map a recorded choice onto the point's options (JSON turns tuples into lists, ints into
+    floats ...); continuous points take the number as is."""
+    if point.continuous:
+        return choice
+    if choice in point.options:
+        return choice
+    for opt in point.options:
+        if str(opt) == str(choice) or json.dumps(opt) == json.dumps(choice):
+            return opt
+    return choice  # not an option: derive() raises with the valid ones listed
+
+
+class GrammarSpace(Space):
+    """A space defined by a :class:`~workbench.grammar.Grammar` and a function turning the input
+    shape into the grammar's initial state."""
+
+    kind = "grammar"
+
+    def __init__(self, grammar: Any, input_shape: tuple[int, ...], num_classes: int, *,
+                 initial_state: Callable[[tuple[int, ...]], Any] = tuple,
+                 seeds: dict[str, str] | None = None, name: str = "", description: str = ""):
+        super().__init__(input_shape, num_classes)
+        self.grammar = grammar
+        self.name = name or grammar.name
+        self.version = grammar.version
+        self.description = description
+        self._state = initial_state(self.input_shape)
+        self._seeds = dict(seeds or {})
+
+    def _derive(self, policy, rng, backtrack):
+        tree, decisions = self.grammar.derive(self._state, policy, rng, backtrack=backtrack)
+        return tree, decisions, self.grammar.to_string(tree)
+
+    def seeds(self) -> dict[str, str]:
+        return dict(self._seeds)
+
+    def parse(self, text: str) -> Architecture:
+        """Parse the bracket form; errors give line, column, what was expected and what was found."""
+        from workbench.parser import parse_tree
+
+        root = parse_tree(text)
+        table: dict[str, tuple[str, int]] = {}
+        g = self.grammar
+
+        def walk(nt: str, pn, path: str) -> None:
+            alt = g.alternative(nt, pn.label)
+            if alt is None:
+                labels = g.labels(nt)
+                raise ParseError(f"expected {_article(nt)} {nt} ({', '.join(labels[:10])}"
+                                 f"{', ...' if len(labels) > 10 else ''}), found {pn.label!r}",
+                                 text=text, pos=pn.pos)
+            table[path] = (pn.label, pn.pos)
+            slots = getattr(alt, "slots", ())
+            if len(pn.children) != len(slots):
+                want = "[" + ", ".join(s for s, _ in slots) + "]" if slots else "no children"
+                raise ParseError(f"expected {pn.label} to have {len(slots)} children {want}, "
+                                 f"found {len(pn.children)}", text=text, pos=pn.pos)
+            for (slot, target), child in zip(slots, pn.children):
+                walk(target, child, f"{path}/{slot}")
+
+        walk(g.start, root, "root")
+
+        def policy(point: DecisionPoint) -> str:
+            label, pos = table[point.path]
+            if label not in point.options:
+                reason = dict(point.rejected).get(label, "not valid here")
+                valid = ", ".join(map(str, point.options[:8])) or "nothing"
+                raise ParseError(f"{label} is not valid at {point.path}: {reason}; valid here: "
+                                 f"{valid}", text=text, pos=pos)
+            return label
+
+        return self.derive(policy, random.Random(0), backtrack=False)
+
+
+# -- registry ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SpaceEntry:
+    name: str
+    factory: Callable[..., Space]
+    kind: str
+    description: str
+    example_input: tuple[int, ...] = (3, 32, 32)
+
+
+_REGISTRY: dict[str, SpaceEntry] = {}
+
+
+def register_space(name: str, factory: Callable[..., Space], *, kind: str, description: str,
+                   example_input: tuple[int, ...] = (3, 32, 32)) -> None:
+    """Register a space factory ``factory(input_shape=..., num_classes=..., **options)``."""
+    _REGISTRY[name] = SpaceEntry(name, factory, kind, description, tuple(example_input))
+
+
+def _load_builtin() -> None:
+    import search_spaces  # noqa: F401  (registers the shipped spaces)
+
+
+def list_spaces() -> list[SpaceEntry]:
+    _load_builtin()
+    return sorted(_REGISTRY.values(), key=lambda e: e.name)
+
+
+def get_space(name: str, input_shape: tuple[int, ...] = (3, 32, 32), num_classes: int = 10,
+              **options: Any) -> Space:
+    """A registered space bound to an input shape and class count."""
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise NotFound(f"expected a search space ({', '.join(sorted(_REGISTRY))}), found {name!r}")
+    try:
+        return _REGISTRY[name].factory(input_shape=tuple(input_shape), num_classes=num_classes,
+                                       **options)
+    except TypeError as exc:
+        raise ConfigError(f"space {name!r}: bad options {options} ({exc})") from None
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
