@@ -19,9 +19,9 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
-Choice = Union[str, int, float, bool]
+Choice = str | int | float | bool
 Shape = tuple  # a tensor shape without the batch dimension, e.g. (3, 32, 32) or (64, 128)
 
 
