@@ -30,7 +30,7 @@ A small MLP grammar, in a few lines::
     ... })
     >>> tree, decisions = g.derive((16,), rng=random.Random(0))
     >>> g.to_string(tree)
-    'stack[dense[linear(64), relu], last[dense[linear(64), identity]]]'
+    'last[dense[linear(32), relu]]'
 """
 
 from __future__ import annotations

@@ -1,0 +1,144 @@
+"""The searcher protocol: ``ask() -> Proposal``, ``tell(arch, result)``, ``recover(history)``.
+
+A searcher proposes architectures by deriving them through its own policy (random sampling,
+mutation, MCTS statistics, an optuna trial, a nevergrad genome ...). State is rebuilt by replaying
+stored history: ``recover(history)`` is ``tell`` for each pair, so resuming or distributing a
+search needs no pickled state. Randomness: ask number ``i`` draws from ``self.rng_for(i)``, a
+generator seeded by (seed, i), so a recovered searcher proposes what the live one would have.
+
+>>> import random
+>>> from workbench.spaces import get_space
+>>> from workbench.searchers import get_searcher
+>>> space = get_space("einspace", (3, 8, 8), 10)
+>>> s = get_searcher("random", space, [Objective("val_accuracy", "maximize")], seed=0)
+>>> p = s.ask()
+>>> s.tell(p.arch, Result("complete", (0.5,)))
+>>> t = get_searcher("random", space, [Objective("val_accuracy", "maximize")], seed=0)
+>>> t.recover([(p.arch, Result("complete", (0.5,)))])
+>>> t.ask().arch == s.ask().arch
+True
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from workbench.architecture import Architecture
+from workbench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective: a metric name and a direction."""
+
+    name: str
+    direction: str = "maximize"  # "maximize" | "minimize"
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("maximize", "minimize"):
+            raise ConfigError(f"objective {self.name}: expected direction maximize or minimize, "
+                              f"found {self.direction!r}")
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.direction == "maximize" else a < b
+
+    def signed(self, v: float) -> float:
+        """The value as a quantity to maximise."""
+        return v if self.direction == "maximize" else -v
+
+
+@dataclass(frozen=True)
+class Result:
+    """What ``tell`` receives: the trial's state and its objective values in objective order."""
+
+    state: str  # "complete" | "failed" | "pruned"
+    values: tuple[float, ...] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    fidelity: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "complete" and self.values is not None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What ``ask`` returns: an architecture, its parents (hashes) and searcher notes."""
+
+    arch: Architecture
+    parents: tuple[str, ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Option:
+    """A documented searcher option (shown by ``workbench searchers``)."""
+
+    default: Any
+    help: str
+    type: type = str
+
+
+class Searcher:
+    """Base class. Subclasses set ``name``, ``options`` and implement :meth:`propose`."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    options: ClassVar[dict[str, Option]] = {}
+    multi_objective: ClassVar[bool] = True
+
+    def __init__(self, space, objectives: list[Objective], *, seed: int = 0, **options: Any):
+        self.space = space
+        self.objectives = list(objectives)
+        if not self.objectives:
+            raise ConfigError(f"searcher {self.name}: expected at least one objective, found none")
+        self.seed = int(seed)
+        unknown = set(options) - set(self.options)
+        if unknown:
+            raise ConfigError(f"searcher {self.name}: unknown options {sorted(unknown)}; "
+                              f"expected some of {sorted(self.options) or 'none'}")
+        self.opts = {k: _coerce(self.name, k, o, options.get(k, o.default))
+                     for k, o in self.options.items()}
+        self.n_asked = 0
+        self.history: list[tuple[Architecture, Result]] = []
+
+    def rng_for(self, i: int) -> random.Random:
+        return random.Random(f"{self.name}:{self.seed}:{i}")
+
+    def ask(self) -> Proposal:
+        proposal = self.propose(self.rng_for(self.n_asked))
+        self.n_asked += 1
+        return proposal
+
+    def propose(self, rng: random.Random) -> Proposal:
+        raise NotImplementedError
+
+    def tell(self, arch: Architecture, result: Result) -> None:
+        self.history.append((arch, result))
+        self.observe(arch, result)
+
+    def observe(self, arch: Architecture, result: Result) -> None:
+        """Update internal state (default: nothing beyond ``history``)."""
+
+    def recover(self, history: Iterable[tuple[Architecture, Result]]) -> None:
+        """Rebuild state from stored trials, in order; asks resume after them."""
+        for arch, result in history:
+            self.tell(arch, result)
+        self.n_asked = len(self.history)
+
+
+def _coerce(searcher: str, key: str, opt: Option, value: Any) -> Any:
+    if value is None or isinstance(value, opt.type):
+        return value
+    try:
+        if opt.type is bool and isinstance(value, str):
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("1", "true", "yes")
+        return opt.type(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"searcher {searcher}: option {key} expected {opt.type.__name__}, "
+                          f"found {value!r}") from None
