@@ -3,7 +3,7 @@
 the tree against its grammar (labels, arity, shapes) and reports errors at the same positions.
 
 >>> parse_tree("sequential[computation[linear(64)], computation[relu]]").children[0].children[0]
-PNode(label='linear(64)', children=(), pos=22)
+PNode(label='linear(64)', children=(), pos=23)
 """
 
 from __future__ import annotations
