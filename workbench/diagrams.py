@@ -193,7 +193,7 @@ def params(node: Node) -> int | None:
     >>> from workbench.spaces import get_space
     >>> params(get_space("einspace", (3, 8, 8), 10).parse(
     ...     "sequential[computation[linear(16)], computation[norm]]").tree)
-    96
+    150
     """
     if node.attr("params") is not None or not node.children:
         return _op_params(node)
