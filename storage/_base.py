@@ -1,0 +1,142 @@
+"""Shared machinery of :class:`storage.Storage`: sessions, error translation, look-ups, records."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, exc, select
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
+from storage.engine import describe, mask
+from storage.errors import NotFoundError, StorageError
+from storage.models import Architecture, Study, Trial
+from storage.records import StudyRecord, TrialRecord, TrialState
+
+_NAMES_SHOWN = 10  # studies listed in a "no study named ..." message
+
+
+class StorageBase:
+    """Sessions and helpers shared by the study, trial and artifact methods."""
+
+    url: str
+    _parsed: URL
+    _engine: Engine
+    _write_engine: Engine
+
+    @property
+    def _shown(self) -> str:
+        return mask(self._parsed)
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        """A session for reading; on SQLite a deferred transaction, which never blocks writers."""
+        try:
+            with Session(self._engine, expire_on_commit=False) as session:
+                yield session
+        except exc.DBAPIError as err:
+            raise describe(err, self._parsed) from None
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A session in one write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
+        try:
+            with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except exc.IntegrityError:
+            raise  # callers retry or turn it into a ConflictError
+        except exc.DBAPIError as err:
+            raise describe(err, self._parsed) from None
+
+    # -- look-ups ---------------------------------------------------------------------------
+    def _study_id(self, session: Session, name: str) -> int:
+        study_id = session.scalar(select(Study.id).where(Study.name == name))
+        if study_id is None:
+            raise self._no_study(session, name)
+        return study_id
+
+    def _no_study(self, session: Session, name: str) -> NotFoundError:
+        names = list(session.scalars(select(Study.name).order_by(Study.name)
+                                     .limit(_NAMES_SHOWN + 1)))
+        listed = ", ".join(names[:_NAMES_SHOWN]) or "(none)"
+        if len(names) > _NAMES_SHOWN:
+            listed += ", ..."
+        return NotFoundError(f"no study named {name!r} in {self._shown}; studies: {listed}")
+
+    def _no_trial(self, session: Session, study: str, study_id: int, number: int) -> NotFoundError:
+        from sqlalchemy import func
+
+        count = session.scalar(select(func.count()).where(Trial.study_id == study_id)) or 0
+        have = f"trials 0-{count - 1}" if count else "no trials yet"
+        return NotFoundError(f"no trial {number} in study {study!r} ({have}) in {self._shown}")
+
+
+def study_record(row: Study) -> StudyRecord:
+    return StudyRecord(
+        id=row.id, name=row.name, space=row.space, task=row.task, searcher=row.searcher,
+        objectives=list(row.objectives or []), config=dict(row.config or {}), seed=row.seed,
+        status=row.status, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def trial_record(t: Trial, a: Architecture, study: str,
+                 curve: list[dict[str, Any]] | None = None) -> TrialRecord:
+    return TrialRecord(
+        id=t.id, study=study, number=t.number, state=TrialState(t.state), arch_hash=a.hash,
+        arch_text=a.text, arch_decisions=list(a.decisions or []), space=a.space,
+        fidelity=t.fidelity, metrics=dict(t.metrics or {}), error=t.error, worker=t.worker,
+        parent_numbers=tuple(t.parent_numbers or ()), created_at=t.created_at,
+        started_at=t.started_at, finished_at=t.finished_at, duration_s=t.duration_s, curve=curve)
+
+
+def to_state(state: TrialState | str) -> TrialState:
+    try:
+        return TrialState(state)
+    except ValueError:
+        from storage.errors import ConflictError
+
+        raise ConflictError(f"invalid trial state {state!r}: expected one of "
+                            f"{', '.join(s.value for s in TrialState)}") from None
+
+
+def clean_json(value: Any, where: str) -> Any:
+    """A JSON-storable copy of ``value``.
+
+    Non-finite floats become ``None`` (JSON has no NaN, and PostgreSQL rejects it; a NaN loss is
+    recorded by the trial's error instead); tuples become lists; numpy/torch scalars and arrays
+    become Python numbers and lists through their ``tolist()``.
+
+    >>> clean_json({"loss": float("nan"), "shape": (3, 4), "ok": True}, "metrics")
+    {'loss': None, 'shape': [3, 4], 'ok': True}
+    >>> clean_json({"f": object}, "metrics")
+    Traceback (most recent call last):
+    ...
+    storage.errors.StorageError: cannot store metrics['f']: expected JSON data (numbers, strings, lists, dicts), found type
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): clean_json(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return clean_json(tolist(), where)
+    raise StorageError(f"cannot store {where}: expected JSON data (numbers, strings, lists, "
+                       f"dicts), found {type(value).__name__}")
+
+
+def chunks(items: Iterable[int], size: int = 500) -> Iterator[list[int]]:
+    """Split a long IN (...) list: SQLite caps the number of bound parameters."""
+    batch: list[int] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
