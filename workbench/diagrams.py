@@ -35,6 +35,7 @@ True
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
@@ -56,9 +57,16 @@ PALETTE: dict[str, tuple[str, str]] = {
     "split": ("#f7a8c4", "branch split"),
     "merge": ("#e7298a", "branch merge"),
     "regular": ("#d9d9d9", "dropout / identity"),
-    "module": ("#f2f2f2", "collapsed module"),
+    "sequential": ("#eeeeee", "sequential module"),
+    "branching": ("#fde0ef", "branching module"),
+    "routing_module": ("#fff9d0", "routing module"),
+    "computation": ("#e6f0f8", "computation"),
+    "module": ("#f2f2f2", "module"),
     "other": ("#ffffff", "other operation"),
 }
+# module symbol -> category of its box (tree view, collapsed modules); others are "module".
+_MODULE_CATEGORY = {"sequential": "sequential", "branching": "branching",
+                    "routing": "routing_module", "computation": "computation"}
 # cluster border colour by module symbol; unknown modules are grey.
 CLUSTER_COLOURS = {"branching": "#c51b7d", "routing": "#b59b00", "sequential": "#888888"}
 HIGHLIGHT = "#e41a1c"
@@ -76,7 +84,7 @@ _CATEGORY = {
     **dict.fromkeys(("clone", "group"), "split"),
     **dict.fromkeys(("add", "cat", "concat", "sum", "dot_product", "scaled_dot_product",
                      "mul"), "merge"),
-    **dict.fromkeys(("dropout", "identity", "zero", "none", "skip"), "regular"),
+    **dict.fromkeys(("dropout", "identity", "zero", "none", "skip", "skip_connect"), "regular"),
 }
 _KEYWORDS = (("conv", "compute"), ("linear", "compute"), ("norm", "norm"), ("pool", "routing"),
              ("relu", "activation"), ("drop", "regular"))
@@ -327,7 +335,8 @@ def _box(node: Node, g: _Graph) -> _Frag:
     size = f"{_op_count(node)} ops" + (f" · {format_count(p)} params" if p is not None else "")
     label = (f"{node.label}\n{size}\n"
              f"{format_shape(node.in_shape)} → {format_shape(node.out_shape)}")
-    nid = g.node(node.path, label, "module", hot=_touches(node.path, g.highlight),
+    cat = _MODULE_CATEGORY.get(node.symbol, "module")
+    nid = g.node(node.path, label, cat, hot=_touches(node.path, g.highlight),
                  tooltip=_tip(node), style="rounded,filled,dashed")
     return _Frag((nid,), (nid,))
 
@@ -419,15 +428,53 @@ def _branching(node: Node, level: int, g: _Graph, walk: Walk) -> _Frag:
     return _cluster(node, level, g, node.label, body)
 
 
+_EDGE = re.compile(r"edge_(\d+)_(\d+)$")
+_NO_EDGE = frozenset(("none", "zero"))
+
+
+def _dag_edges(node: Node) -> list[tuple[int, int, Node]] | None:
+    """``(to, from, op)`` when every child is a DAG-cell edge named ``.../edge_<to>_<from>``
+    (NAS-Bench-style cells), else None."""
+    found = [(_EDGE.search(c.path), c) for c in node.children]
+    if not found or any(m is None for m, _ in found):
+        return None
+    return [(int(m.group(1)), int(m.group(2)), c) for m, c in found]
+
+
+def _cell(node: Node, level: int, g: _Graph, walk: Walk,
+          edges: list[tuple[int, int, Node]]) -> _Frag:
+    """A DAG cell: numbered state nodes (each sums its incoming edges), one op box per edge;
+    ``none``/``zero`` edges carry nothing and are left out."""
+    def body() -> _Frag:
+        states = sorted({i for e in edges for i in e[:2]})
+        ids = {i: g.node(f"{node.path}#node{i}", str(i), "merge", hot=False, shape="circle",
+                         style="filled", tooltip=f"{node.path}: cell node {i}") for i in states}
+        for to, frm, op in edges:
+            if op.symbol in _NO_EDGE and not _touches(op.path, g.highlight):
+                continue
+            frag = walk(op, level + 1)
+            if frag.empty:
+                g.connect([ids[frm]], [ids[to]], op.in_shape)
+                continue
+            g.connect([ids[frm]], frag.entries, op.in_shape)
+            g.connect(frag.exits, [ids[to]], op.out_shape)
+        return _Frag((ids[states[0]],), (ids[states[-1]],))
+    return _cluster(node, level, g, f"{node.label} cell", body)
+
+
 def _generic(node: Node, level: int, g: _Graph, walk: Walk) -> _Frag:
-    """Unknown symbols: a leaf is an operation; a node with children a cluster of its children
-    chained in order (one child: drawn in place, no frame)."""
+    """Unknown symbols: a leaf is an operation; a node whose children are named ``edge_<to>_<from>``
+    a DAG cell; any other node with children a cluster of its children chained in order (one
+    child: drawn in place, no frame)."""
     if not node.children:
         return _op(node, g)
     if len(node.children) == 1:
         return walk(node.children[0], level)
     if _collapsed(node, level, g):
         return _box(node, g)
+    edges = _dag_edges(node)
+    if edges is not None:
+        return _cell(node, level, g, walk, edges)
     if level == 0:
         return _chain(list(node.children), level + 1, g, walk)
     return _cluster(node, level, g, node.label,
@@ -453,14 +500,11 @@ def _dataflow(arch: Architecture, g: _Graph) -> None:
 # -- tree view ----------------------------------------------------------------------------------
 def _tree(arch: Architecture, g: _Graph) -> None:
     def visit(node: Node, d: int) -> None:
-        fold = g.depth is not None and d >= g.depth and node.children
-        cat = category(node) if not node.children else "module"
+        fold = g.depth is not None and d >= g.depth and bool(node.children)
+        cat = _MODULE_CATEGORY.get(node.symbol, "module") if node.children else category(node)
         label = node.label + (f"\n+{node.size - 1} nodes" if fold else "")
-        style = "rounded,filled,dashed" if fold else "rounded,filled"
         hot = _touches(node.path, g.highlight) if fold else _inside(node.path, g.highlight)
-        if node.children and not fold:
-            cat = "module"
-            style = "filled"
+        style = "filled,dashed" if fold else "filled" if node.children else "rounded,filled"
         g.node(node.path, label, cat, hot=hot, tooltip=_tip(node), style=style)
         if fold:
             return
