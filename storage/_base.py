@@ -29,7 +29,7 @@ class StorageBase:
 
     @property
     def _shown(self) -> str:
-        return mask(self._parsed)
+        return mask(self.url)
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -38,7 +38,7 @@ class StorageBase:
             with Session(self._engine, expire_on_commit=False) as session:
                 yield session
         except exc.DBAPIError as err:
-            raise describe(err, self._parsed) from None
+            raise describe(err, self.url) from None
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -49,7 +49,7 @@ class StorageBase:
         except exc.IntegrityError:
             raise  # callers retry or turn it into a ConflictError
         except exc.DBAPIError as err:
-            raise describe(err, self._parsed) from None
+            raise describe(err, self.url) from None
 
     # -- look-ups ---------------------------------------------------------------------------
     def _study_id(self, session: Session, name: str) -> int:

@@ -256,8 +256,9 @@ class TrialsMixin(StorageBase):
             study_id = self._study_id(s, study)
             ids: dict[int, int] = {}
             for batch in chunks(wanted):
-                ids.update(s.execute(select(Trial.id, Trial.number).where(
-                    Trial.study_id == study_id, Trial.number.in_(batch))).tuples())
+                ids.update((tid, num) for tid, num in s.execute(
+                    select(Trial.id, Trial.number).where(Trial.study_id == study_id,
+                                                         Trial.number.in_(batch))))
             by_id = self._curves(s, list(ids))
             return {ids[i]: by_id[i] for i in sorted(ids, key=ids.get)}
 

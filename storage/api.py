@@ -51,7 +51,7 @@ class Storage(TrialsMixin):
             raise
         except (exc.SQLAlchemyError, OSError) as err:
             self._engine.dispose()
-            raise describe(err, self._parsed) from None
+            raise describe(err, self.url) from None
         log.debug("opened %s at schema revision %s", self._shown, self.revision)
 
     def close(self) -> None:
