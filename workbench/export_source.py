@@ -1,0 +1,504 @@
+"""Standalone PyTorch source for a compiled architecture: one readable file that imports only torch.
+
+The generator walks the *compiled* module tree (so every space whose builders produce known
+modules is covered, einspace and the tree DSL alike) after one traced forward pass has recorded
+each module's output shape. Two things come out of the walk:
+
+* ``__init__``: every module that holds parameters or buffers, nested under exactly the names the
+  compiler gave it (``backbone.3.branches.0.1.weight`` ...), so the compiled model's
+  ``state_dict`` loads into the generated one with ``strict=True``;
+* ``forward``: the computation written out in order, one statement per operation, with the
+  output shape as a comment. Parameter-free operations (splits, merges, permutations, im2col ...)
+  are written as plain tensor code instead of modules.
+
+Emitters are registered per module class (:func:`emitter`); a module class without one stops the
+export with a clear error instead of producing a file that would silently differ.
+
+>>> import torch
+>>> from workbench.spaces import get_space
+>>> arch = get_space("einspace", (3, 8, 8), 10).parse(
+...     "sequential[routing[im2col(3,1,1), computation[linear(16)], col2im], computation[relu]]")
+>>> src = to_python_source(arch)
+>>> "self.backbone = Slots({" in src and "torch.relu(x)" in src
+True
+>>> namespace = {}
+>>> exec(compile(src, "generated.py", "exec"), namespace)
+>>> sorted(namespace["Network"]().state_dict())
+['backbone.0.bias', 'backbone.0.weight', 'head.fc.bias', 'head.fc.weight']
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from workbench import ops
+from workbench.architecture import Architecture
+from workbench.errors import InvalidArchitecture, WorkbenchError
+
+
+class UnsupportedExport(WorkbenchError, ValueError):
+    """An export format cannot represent this architecture (the message says why)."""
+
+
+Var = str | list[str]  # the variable(s) holding a tensor or a list of tensors in ``forward``
+
+
+@dataclass
+class _Writer:
+    """State of one generation: forward lines, traced shapes and the helpers the file needs."""
+
+    shapes: dict[int, object]
+    lines: list[str] = field(default_factory=list)
+    needs: set[str] = field(default_factory=set)  # "F", "PosEnc"
+    indent: str = "        "
+
+    def emit(self, code: str, module: nn.Module | None = None) -> None:
+        shape = self.shapes.get(id(module)) if module is not None else None
+        comment = f"  # {_fmt_shape(shape)}" if shape is not None else ""
+        self.lines.append(f"{self.indent}{code}{comment}")
+
+    def note(self, text: str) -> None:
+        self.lines.append(f"{self.indent}# {text}")
+
+
+# An emitter writes the forward code of one module: (writer, module, ref, src, dst) -> output var.
+# ``ref`` is the Python expression reaching the module (``self.backbone[3]``), ``src`` the input
+# variable(s), ``dst`` the variable name to write to.
+Emitter = Callable[[_Writer, nn.Module, str, Var, str], Var]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    emit: Emitter
+    role: str  # "inline": no module in __init__; "leaf": registered as is; "container"
+    construct: Callable[[nn.Module], str] | None = None
+
+
+_EMITTERS: dict[type, _Entry] = {}
+
+
+def emitter(*classes: type, role: str = "inline",
+            construct: Callable[[nn.Module], str] | None = None) -> Callable[[Emitter], Emitter]:
+    """Register how modules of exactly these classes are written out.
+
+    ``role`` is ``"inline"`` (parameter-free code in ``forward``), ``"leaf"`` (a module created in
+    ``__init__`` by ``construct(module) -> expression``; torch.nn classes default to their repr) or
+    ``"container"`` (holds children under their compiler names).
+    """
+    def deco(fn: Emitter) -> Emitter:
+        for cls in classes:
+            _EMITTERS[cls] = _Entry(fn, role, construct)
+        return fn
+    return deco
+
+
+def _entry(module: nn.Module, where: str) -> _Entry:
+    entry = _EMITTERS.get(type(module))
+    if entry is not None:
+        return entry
+    if _is_torch_builtin(module) and not list(module.children()):
+        return _Entry(_call, "leaf")  # any torch.nn layer, rebuilt from its repr and called
+    raise UnsupportedExport(
+        f"format py unsupported for this architecture: expected a module with a source emitter "
+        f"at {where}, found {type(module).__module__}.{type(module).__qualname__} (register one "
+        f"with workbench.export_source.emitter)")
+
+
+def _is_torch_builtin(module: nn.Module) -> bool:
+    return type(module).__module__.startswith("torch.nn.modules.")
+
+
+def _fmt_shape(shape: object) -> str:
+    if isinstance(shape, list):
+        parts = {_fmt_shape(s) for s in shape}
+        return f"{len(shape)} x {parts.pop()}" if len(parts) == 1 else ", ".join(
+            _fmt_shape(s) for s in shape)
+    return "[" + ", ".join(["B", *map(str, shape)]) + "]"  # type: ignore[arg-type]
+
+
+def _ref(parent: str, name: str) -> str:
+    """Python access to a child: ``.name`` where that is safe, ``[3]`` / ``["name"]`` otherwise."""
+    if name.isdigit():
+        return f"{parent}[{name}]"
+    if name.isidentifier() and not keyword.iskeyword(name) and not hasattr(nn.Module, name):
+        return f"{parent}.{name}"
+    return f"{parent}[{name!r}]"
+
+
+def _has_state(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+
+
+# -- construction (__init__) ------------------------------------------------------------------------
+def _construct(module: nn.Module, where: str, depth: int, w: _Writer) -> str | None:
+    """The expression building ``module`` in ``__init__``, or None where nothing is needed."""
+    entry = _entry(module, where)
+    if entry.role == "inline":
+        if _has_state(module):  # an emitter that inlines must not drop weights
+            raise UnsupportedExport(f"format py unsupported for this architecture: module at "
+                                    f"{where} holds weights but is written inline")
+        return None
+    if entry.role == "leaf":
+        return (entry.construct or _repr_construct)(module)
+    pad = "    " * (depth + 3)
+    items = []
+    for name, child in module.named_children():
+        expr = _construct(child, f"{where}.{name}", depth + 1, w)
+        if expr is not None:
+            items.append(f'{pad}"{name}": {expr},')
+    if not items:
+        return None
+    return "Slots({\n" + "\n".join(items) + "\n" + "    " * (depth + 2) + "})"
+
+
+def _repr_construct(module: nn.Module) -> str:
+    """``nn.Conv2d(3, 16, kernel_size=(3, 3), ...)`` from the module's own repr, checked by
+    rebuilding it: same repr and same state_dict keys and shapes, or the export stops."""
+    expr = f"nn.{type(module).__name__}({module.extra_repr()})"
+    try:
+        rebuilt = eval(expr, {"nn": nn, "torch": torch})  # noqa: S307 (our own repr of a torch layer)
+    except Exception as exc:  # noqa: BLE001 (any failure means the repr is not a constructor)
+        rebuilt, why = None, f"{type(exc).__name__}: {exc}"
+    if rebuilt is not None:
+        want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        got = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
+        if repr(rebuilt) == repr(module) and want == got:
+            return expr
+        why = "rebuilding it from its repr gives a different layer"
+    raise UnsupportedExport(f"format py unsupported for this architecture: cannot write "
+                            f"{type(module).__name__} as source ({why})")
+
+
+# -- forward emitters ------------------------------------------------------------------------------
+def _emit(w: _Writer, module: nn.Module, ref: str, src: Var, dst: str, where: str) -> Var:
+    return _entry(module, where).emit(w, module, ref, src, dst)
+
+
+def _one(src: Var, what: str) -> str:
+    if isinstance(src, list):
+        raise UnsupportedExport(f"format py unsupported for this architecture: {what} expects "
+                                f"one tensor, found a list of {len(src)}")
+    return src
+
+
+def _call(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = {ref}({_one(src, type(m).__name__)})", m)
+    return dst
+
+
+def _linear_construct(m: nn.Module) -> str:
+    bias = "" if m.bias is not None else ", bias=False"
+    return f"nn.Linear({m.in_features}, {m.out_features}{bias})"
+
+
+@emitter(nn.Linear, role="leaf", construct=_linear_construct)
+def _linear(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    return _call(w, m, ref, src, dst)
+
+
+@emitter(nn.Identity)
+def _identity(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    return src
+
+
+@emitter(nn.ReLU)
+def _relu(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    if m.inplace:  # keep in-place semantics exactly: a clone split shares its input
+        w.emit(f"{dst} = torch.relu_({_one(src, 'relu')})", m)
+    else:
+        w.emit(f"{dst} = torch.relu({_one(src, 'relu')})", m)
+    return dst
+
+
+@emitter(ops.Softmax, nn.Softmax)
+def _softmax(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = torch.softmax({_one(src, 'softmax')}, dim={m.dim})", m)
+    return dst
+
+
+@emitter(nn.Flatten)
+def _flatten(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = {_one(src, 'flatten')}.flatten({m.start_dim}, {m.end_dim})", m)
+    return dst
+
+
+@emitter(ops.Permute)
+def _permute(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = {_one(src, 'permute')}.permute{tuple(m.order)}", m)
+    return dst
+
+
+@emitter(ops.Im2Col)
+def _im2col(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.needs.add("F")
+    w.note(f"im2col({m.kernel},{m.stride},{m.padding}): unfold, tokens first")
+    w.emit(f"{dst} = F.unfold({_one(src, 'im2col')}, {m.kernel}, padding={m.padding}, "
+           f"stride={m.stride}).transpose(1, 2)", m)
+    return dst
+
+
+@emitter(ops.Col2Im)
+def _col2im(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    x = _one(src, "col2im")
+    w.note(f"col2im: tokens back onto the {m.h}x{m.w} grid")
+    w.emit(f"{dst} = {x}.transpose(1, 2).reshape({x}.shape[0], {x}.shape[2], {m.h}, {m.w})", m)
+    return dst
+
+
+@emitter(ops.PosEnc, role="leaf", construct=lambda m: f"PosEnc({tuple(m.pos.shape[1:])})")
+def _pos_enc(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.needs.add("PosEnc")
+    w.emit(f"{dst} = {_one(src, 'pos_enc')} + {ref}.pos", m)
+    return dst
+
+
+@emitter(ops.Chain, nn.Sequential, role="container")
+def _chain(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    cur = src
+    for name, child in m.named_children():
+        cur = _emit(w, child, _ref(ref, name), cur, dst, f"{ref}.{name}")
+    return cur
+
+
+def _parts(src: Var, what: str) -> list[str]:
+    if not isinstance(src, list):
+        raise UnsupportedExport(f"format py unsupported for this architecture: {what} expects "
+                                f"a list of tensors, found one tensor")
+    return src
+
+
+@emitter(ops.Clone)
+def _clone(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    return [_one(src, "clone")] * m.k  # every branch reads the same tensor
+
+
+@emitter(ops.Group)
+def _group(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    names = [f"{dst}_{i}" for i in range(m.k)]
+    w.emit(f"{', '.join(names)} = torch.chunk({_one(src, 'group')}, {m.k}, dim={m.dim})", m)
+    return names
+
+
+@emitter(ops.Add)
+def _add(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = {' + '.join(_parts(src, 'add'))}", m)
+    return dst
+
+
+@emitter(ops.Cat)
+def _cat(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = torch.cat([{', '.join(_parts(src, 'cat'))}], dim={m.dim})", m)
+    return dst
+
+
+@emitter(ops.DotProduct)
+def _dot(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    a, b = _parts(src, "dot_product")
+    scale = "" if m.scale == 1.0 else f" * {m.scale!r}"  # repr round-trips the exact float
+    w.emit(f"{dst} = torch.matmul({a}, {b}){scale}", m)
+    return dst
+
+
+@emitter(nn.ModuleList, nn.ModuleDict, role="container")
+def _module_list(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    # Only holders: whoever owns them (a branching) writes the calls to their entries.
+    raise UnsupportedExport(f"format py unsupported for this architecture: {ref} is a "
+                            f"{type(m).__name__}, which cannot be called")
+
+
+@emitter(ops.Branch, role="container")
+def _branch(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    x = _one(src, "branching")
+    k = len(m.branches)
+    w.note(f"branching({k}): {_describe(m.split)} -> {k} branches -> {_describe(m.merge)}")
+    # A short local name keeps nested lines readable (only for blocks that exist in __init__).
+    if ref.count(".") + ref.count("[") > 2 and _has_state(m):
+        alias = "blk" + dst[len(dst.rstrip("_0123456789")):]
+        w.emit(f"{alias} = {ref}")
+        ref = alias
+    parts = _parts(_emit(w, m.split, _ref(ref, "split"), x, dst, f"{ref}.split"), "a branching")
+    outs = []
+    for i, (branch, part) in enumerate(zip(m.branches, parts)):
+        out = _emit(w, branch, _ref(_ref(ref, "branches"), str(i)), part, f"{dst}_{i}",
+                    f"{ref}.branches.{i}")
+        outs.append(_one(out, "a branch"))
+    return _emit(w, m.merge, _ref(ref, "merge"), outs, dst, f"{ref}.merge")
+
+
+def _describe(m: nn.Module) -> str:
+    name = type(m).__name__.lower()
+    if isinstance(m, (ops.Clone, ops.Group)):
+        return f"{name}({m.k}{', ' + str(m.dim) if isinstance(m, ops.Group) else ''})"
+    if isinstance(m, ops.Cat):
+        return f"cat({m.dim})"
+    if isinstance(m, ops.DotProduct):
+        return "scaled_dot_product" if m.scale != 1.0 else "dot_product"
+    return name
+
+
+@emitter(ops.Head, role="container")
+def _head(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    x = _one(src, "the head")
+    if m.flatten:
+        w.emit(f"{dst} = {x}.flatten(1)")
+    elif m.pool_dims:
+        w.note("head: mean over " + ("spatial positions" if len(m.pool_dims) == 2 else "tokens"))
+        w.emit(f"{dst} = {x}.mean(dim={tuple(m.pool_dims)!r})")
+    else:
+        dst = x
+    return _emit(w, m.fc, _ref(ref, "fc"), dst, dst, f"{ref}.fc")
+
+
+@emitter(ops.Network, role="container")
+def _network(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    x = _emit(w, m.backbone, _ref(ref, "backbone"), src, dst, "backbone")
+    return _emit(w, m.head, _ref(ref, "head"), x, dst, "head")
+
+
+# -- the file ---------------------------------------------------------------------------------------
+def _trace_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> dict[int, object]:
+    shapes: dict[int, object] = {}
+
+    def hook(module: nn.Module, args: object, out: object) -> None:
+        if isinstance(out, torch.Tensor):
+            shapes[id(module)] = tuple(out.shape[1:])
+        elif isinstance(out, (list, tuple)) and all(isinstance(t, torch.Tensor) for t in out):
+            shapes[id(module)] = [tuple(t.shape[1:]) for t in out]
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, *input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    return shapes
+
+
+_SLOTS = '''
+
+class Slots(nn.Module):
+    """Sub-modules under the names the workbench compiler gave them ("0", "branches" ...), so that
+    state_dict keys match its model; ``slots[3]`` and ``slots.branches`` read them back."""
+
+    def __init__(self, slots: dict[str, nn.Module]) -> None:
+        super().__init__()
+        for name, module in slots.items():
+            self.add_module(name, module)
+
+    def __getitem__(self, name: int | str) -> nn.Module:
+        return self._modules[str(name)]
+'''
+
+_POS_ENC = '''
+
+class PosEnc(nn.Module):
+    """Learnable additive positional encoding: one value per non-batch element."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(1, *shape))
+'''
+
+
+def to_python_source(arch: Architecture, model: nn.Module | None = None) -> str:
+    """One standalone ``.py`` file (imports only torch) defining ``Network`` for ``arch``.
+
+    ``model`` is the compiled model to describe (default ``compile_model(arch)``); its
+    ``state_dict`` loads into ``Network()`` with ``strict=True``.
+    """
+    from workbench.compiler import compile_model
+
+    model = model if model is not None else compile_model(arch)
+    was_training = model.training
+    model.eval()
+    try:
+        w = _Writer(_trace_shapes(model, arch.input_shape))
+    finally:
+        model.train(was_training)
+    entry = _entry(model, "the model")
+    if entry.role != "container":
+        raise UnsupportedExport(f"format py unsupported for this architecture: expected a "
+                                f"network container at the root, found {type(model).__name__}")
+    init = []
+    for name, child in model.named_children():
+        expr = _construct(child, name, 0, w)
+        if expr is None:
+            continue
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise InvalidArchitecture(f"format py: expected identifier names at the root of the "
+                                      f"model, found {name!r}")
+        init.append(f"        self.{name} = {expr}")
+    w.lines.append(f"        # x: {_fmt_shape(tuple(arch.input_shape))}")
+    out = _emit(w, model, "self", "x", "x", "the model")
+    w.lines.append(f"        return {_one(out, 'the network output')}")
+    return _render(arch, model, init, w)
+
+
+def _render(arch: Architecture, model: nn.Module, init: list[str], w: _Writer) -> str:
+    n_params = sum(p.numel() for p in model.parameters())
+    in_shape = ", ".join(map(str, arch.input_shape))
+    imports = ["import torch"]
+    if "F" in w.needs:
+        imports.append("import torch.nn.functional as F")
+    imports.append("from torch import nn")
+    chunks = [arch.text[i:i + 88] for i in range(0, len(arch.text), 88)] or [""]
+    text = "\n".join(f"    {c!r}" for c in chunks)
+    header = f'''"""{arch.space} architecture {arch.hash}, exported by the NAS workbench.
+
+Standalone PyTorch: needs only torch. ``Network`` takes [B, {in_shape}] and returns
+[B, {arch.num_classes}] logits ({n_params:,} parameters). Its state_dict keys are those of the
+workbench's compiled model, so exported weights load with ``strict=True``::
+
+    from safetensors.torch import load_file
+    model = Network()
+    model.load_state_dict(load_file("weights.safetensors"))
+    model.eval()
+"""
+
+from __future__ import annotations
+
+{chr(10).join(imports)}
+
+SPACE = {arch.space!r}
+SPACE_VERSION = {arch.version!r}
+ARCHITECTURE = (
+{text}
+)
+INPUT_SHAPE = {tuple(arch.input_shape)!r}
+NUM_CLASSES = {arch.num_classes}
+'''
+    body = '''
+
+class Network(nn.Module):
+    """The architecture above: backbone written out operation by operation, then the head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+''' + ("\n".join(init) if init else "        pass") + '''
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+''' + "\n".join(w.lines) + "\n"
+    helpers = _SLOTS + (_POS_ENC if "PosEnc" in w.needs else "")
+    return header.lstrip("\n") + helpers + body
+
+
+def check_source(source: str, model: nn.Module) -> None:
+    """Build the generated ``Network`` and check its state_dict has the model's keys and shapes."""
+    namespace: dict[str, object] = {"__name__": "exported_network"}
+    exec(compile(source, "<exported network>", "exec"), namespace)  # noqa: S102 (our own output)
+    net = namespace["Network"]()  # type: ignore[operator]
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    if want != got:
+        diff = sorted(set(want) ^ set(got)) or [k for k in want if want[k] != got[k]]
+        raise UnsupportedExport(f"format py: generated state_dict does not match the compiled "
+                                f"model (first difference: {diff[0]})")
+
+
+__all__ = ["UnsupportedExport", "check_source", "emitter", "to_python_source"]
