@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import sqlite3
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,21 @@ def make_engine(url: URL) -> Engine:
         raise StorageError(f"invalid database URL {shown}: {_first_line(err)}") from None
     if is_sqlite(engine):
         _configure_sqlite(engine)
+    _forget_connections_after_fork(engine)
     return engine
+
+
+def _forget_connections_after_fork(engine: Engine) -> None:
+    # A forked child (a process-pool worker) must not reuse the parent's pooled connections;
+    # dispose(close=False) drops them in the child without closing the parent's sockets/files.
+    ref = weakref.ref(engine)
+
+    def after_fork() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.dispose(close=False)
+
+    os.register_at_fork(after_in_child=after_fork)
 
 
 def _make_parent_dirs(database: str, shown: str) -> None:
@@ -157,14 +172,27 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def describe(err: BaseException, url: URL | str) -> StorageError:
-    """Turn a driver/SQLAlchemy exception into a one-line :class:`StorageError`."""
+    """Turn a driver/SQLAlchemy exception into a one-line :class:`StorageError`.
+
+    Failures to reach the database say "cannot connect to <url>"; other operational failures
+    (a lock held too long, a full disk) are still :class:`StorageUnavailable`, worded as such.
+    """
     shown = mask(url)
     if isinstance(err, StorageError):
         return err
     reason = _reason(err)
-    if isinstance(err, (exc.OperationalError, exc.InterfaceError, OSError)):
+    if isinstance(err, OSError) or (isinstance(err, exc.DBAPIError)
+                                    and err.connection_invalidated):
         return StorageUnavailable(f"cannot connect to {shown}: {reason}")
+    if isinstance(err, (exc.OperationalError, exc.InterfaceError)):
+        if any(word in str(getattr(err, "orig", err)).lower() for word in _CONNECT_WORDS):
+            return StorageUnavailable(f"cannot connect to {shown}: {reason}")
+        return StorageUnavailable(f"database unavailable at {shown}: {reason}")
     return StorageError(f"database error on {shown}: {reason}")
+
+
+_CONNECT_WORDS = ("connect", "connection", "unable to open", "host", "timeout expired",
+                  "authentication", "password", "does not exist", "terminating")
 
 
 def _reason(err: BaseException) -> str:
@@ -193,6 +221,7 @@ def _first_line(message: Any) -> str:
     # psycopg prefixes its messages; the rest is what the user needs.
     line = re.sub(r"^connection failed:\s*", "", line)
     line = re.sub(r"^connection to server at [^,]+, port \d+ failed:\s*", "", line)
+    line = re.sub(r"^(FATAL|ERROR):\s*", "", line)
     return line.rstrip(".")
 
 

@@ -419,6 +419,35 @@ def test_unreachable_postgres_is_one_line():
     assert isinstance(info.value, ConnectionError)
 
 
+@pytest.mark.postgres
+def test_missing_postgres_database_is_one_line(postgres_url):
+    url = postgres_url.rsplit("/", 1)[0] + "/no_such_db"
+    with pytest.raises(StorageUnavailable) as info:
+        Storage(url)
+    assert str(info.value) == f'cannot connect to {url}: database "no_such_db" does not exist'
+
+
+def test_forked_child_gets_its_own_connections(tmp_path):
+    with Storage(f"sqlite:///{tmp_path / 'wb.db'}") as st:
+        make_study(st)
+        add(st)
+        assert st._engine.pool.checkedin() >= 1  # the parent has a pooled connection
+        pid = os.fork()
+        if pid == 0:  # child: write through the inherited Storage, then leave at once
+            code = 1
+            try:
+                if st._engine.pool.checkedin() != 0:  # would share the parent's SQLite handle
+                    os._exit(2)
+                st.finish_trial("s1", 0, state="complete", metrics={"val_accuracy": 1.0})
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert st.get_trial("s1", 0).metrics == {"val_accuracy": 1.0}
+        add(st, h="after-fork")  # the parent's connections still work
+
+
 @pytest.mark.parametrize("bad, expected", [
     ("not a url", "invalid database URL 'not a url': expected e.g. sqlite:///"),
     ("mysqlx://u:pw@h/db", "unknown database dialect 'mysqlx' in mysqlx://u:***@h/db"),
