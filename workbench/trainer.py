@@ -1,0 +1,373 @@
+"""Evaluate an architecture on a task: train within a budget, return metrics and a learning curve.
+
+``evaluate`` never raises for a bad candidate: shape errors, NaN/Inf losses and out-of-memory
+become ``EvalResult(state="failed", error=<one line>)``. Configuration mistakes of the caller (an
+unknown device or precision, a bad budget) still raise :class:`~workbench.errors.ConfigError`.
+
+>>> from workbench.spaces import get_space
+>>> from workbench.tasks import get_task
+>>> task = get_task("synthetic", n=128)
+>>> arch = get_space("einspace", task.input_shape, task.num_classes).parse(
+...     "sequential[routing[im2col(3,1,1), computation[linear(16)], col2im], computation[relu]]")
+>>> result = evaluate(arch, task, Budget(epochs=2, batch_size=32))
+>>> result.state, len(result.curve), result.metrics["steps"], result.metrics["params"]
+('complete', 2, 4, 516)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workbench.devices import (
+    device_name,
+    precision_name,
+    select_device,
+    select_precision,
+    synchronize,
+)
+from workbench.errors import ConfigError, TrialError
+
+log = logging.getLogger(__name__)
+
+COMPLETE, FAILED = "complete", "failed"
+NAN_CHECK_EVERY = 50  # steps between host syncs that look for a non-finite loss
+DEFAULT_LR = {"adamw": 1e-3, "sgd": 0.05}
+DEFAULT_WEIGHT_DECAY = {"adamw": 0.01, "sgd": 5e-4}
+
+__all__ = ["Budget", "EvalResult", "evaluate", "select_device"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long and how to train one candidate.
+
+    Training stops at whichever comes first: ``epochs``, ``max_steps`` optimizer steps, or
+    ``max_seconds`` of training (checked after every step; the model is still evaluated).
+    ``lr``/``weight_decay`` default per optimizer: AdamW 1e-3 / 0.01, SGD (Nesterov momentum 0.9)
+    0.05 / 5e-4. ``schedule`` is per step: ``cosine`` (to 0 at the planned last step),
+    ``constant``, or ``step`` (x0.1 at 50% and 75% of the planned steps).
+
+    >>> Budget(optimizer="sgd").learning_rate
+    0.05
+    >>> Budget(schedule="linear")
+    Traceback (most recent call last):
+    ...
+    workbench.errors.ConfigError: expected Budget.schedule in cosine, constant, step, found 'linear'
+    """
+
+    epochs: int = 5
+    max_steps: int | None = None
+    max_seconds: float | None = None
+    batch_size: int = 128
+    optimizer: str = "adamw"
+    lr: float | None = None
+    weight_decay: float | None = None
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    grad_clip: float | None = 5.0
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, name: str, expected: str) -> None:
+            if not ok:
+                raise ConfigError(f"expected Budget.{name} {expected}, found "
+                                  f"{getattr(self, name)!r}")
+
+        need(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", ">= 1")
+        need(self.max_steps is None or self.max_steps >= 1, "max_steps", ">= 1 or None")
+        need(self.max_seconds is None or self.max_seconds > 0, "max_seconds", "> 0 or None")
+        need(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", ">= 1")
+        need(self.optimizer in DEFAULT_LR, "optimizer", f"in {', '.join(DEFAULT_LR)}")
+        need(self.lr is None or self.lr > 0, "lr", "> 0 or None")
+        need(self.weight_decay is None or self.weight_decay >= 0, "weight_decay", ">= 0 or None")
+        need(self.schedule in ("cosine", "constant", "step"), "schedule",
+             "in cosine, constant, step")
+        need(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "> 0 or None")
+        need(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @property
+    def decay(self) -> float:
+        wd = self.weight_decay
+        return wd if wd is not None else DEFAULT_WEIGHT_DECAY[self.optimizer]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Outcome of one evaluation. ``metrics["val_accuracy"]`` is the search signal;
+    ``test_accuracy`` is reported only. ``state_dict`` (CPU tensors) only with keep_weights."""
+
+    state: str
+    metrics: dict
+    curve: tuple[dict, ...] = ()
+    error: str | None = None
+    state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == COMPLETE
+
+    def to_dict(self) -> dict:
+        """JSON-ready (weights left out)."""
+        return {"state": self.state, "metrics": dict(self.metrics),
+                "curve": [dict(p) for p in self.curve], "error": self.error}
+
+
+class _Progress:
+    """Mutable record of a run so far, read by the failure handler to say where it broke."""
+
+    def __init__(self) -> None:
+        self.phase = "setup"
+        self.epoch = 0
+        self.step = 0
+        self.epochs_done = 0
+        self.batch_size = 0
+        self.curve: list[dict] = []
+        self.metrics: dict = {}
+
+
+def evaluate(arch, task, budget: Budget = Budget(), *, device: str | torch.device = "auto",
+             seed: int = 0, amp: str = "auto", keep_weights: bool = False) -> EvalResult:
+    """Compile ``arch`` (weights from ``seed``), train it on ``task`` within ``budget``, evaluate.
+
+    Batches are drawn by a ``torch.Generator`` seeded with ``seed``, so on CPU the same seed gives
+    the same curve and metrics (timings aside). Metrics: ``val_accuracy`` (final epoch),
+    ``best_val_accuracy``, ``val_loss``, ``test_accuracy``, ``train_loss``, ``params``,
+    ``params_backbone``, ``flops``, ``latency_ms`` (median batch-1 forward), ``peak_memory_mb``
+    (CUDA: ``max_memory_allocated``; elsewhere the deterministic estimate of
+    :func:`workbench.metrics.estimate_training_memory_mb`), ``wall_time_s``, ``epochs`` (completed),
+    ``steps``, ``batch_size``, ``device``, ``precision``.
+    """
+    dev = select_device(device)
+    dtype = select_precision(amp, dev)
+    progress = _Progress()
+    progress.metrics.update(device=device_name(dev), precision=precision_name(dtype))
+    t0 = time.perf_counter()
+    failed = False
+    try:
+        model = _build(arch, task, seed, progress)
+        state_dict = _train(model, task, budget, dev, dtype, seed, progress, keep_weights)
+        return EvalResult(COMPLETE, _finish(progress, t0), tuple(progress.curve),
+                          state_dict=state_dict)
+    except Exception as exc:  # a failed candidate is a result, never a crash
+        failed = True
+        error = _describe(exc, progress, dev)
+        log.info("trial failed (%s): %s", arch.hash, error)
+        return EvalResult(FAILED, _finish(progress, t0), tuple(progress.curve), error=error)
+    finally:
+        if failed and dev.type == "cuda":
+            torch.cuda.empty_cache()  # give an OOM'd trial's blocks back before the next trial
+
+
+def _build(arch, task, seed: int, progress: _Progress) -> nn.Module:
+    from workbench.compiler import compile_model  # lazy: importing the trainer stays light
+    from workbench.metrics import count_flops, count_params
+
+    if tuple(arch.input_shape) != tuple(task.input_shape):
+        raise TrialError(f"input shape mismatch: architecture expects {tuple(arch.input_shape)}, "
+                         f"task {task.name!r} gives {tuple(task.input_shape)}")
+    if arch.num_classes != task.num_classes:
+        raise TrialError(f"class count mismatch: architecture has {arch.num_classes} outputs, "
+                         f"task {task.name!r} has {task.num_classes} classes")
+    progress.phase = "compile"
+    model = compile_model(arch, seed=seed)
+    progress.metrics.update(params=count_params(model), params_backbone=count_params(model.backbone))
+    progress.phase = "flop count"
+    progress.metrics["flops"] = count_flops(model, tuple(arch.input_shape))
+    return model
+
+
+def _optimizer(model: nn.Module, budget: Budget, total_steps: int):
+    """Optimizer and per-step LR schedule. Weight decay skips biases and norm parameters (1-D
+    tensors): decaying them only hurts."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": budget.decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    if budget.optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=budget.learning_rate, momentum=budget.momentum,
+                              nesterov=budget.momentum > 0)
+    else:
+        opt = torch.optim.AdamW(groups, lr=budget.learning_rate)
+
+    def factor(step: int) -> float:
+        progress = min(step / max(total_steps, 1), 1.0)
+        if budget.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        if budget.schedule == "step":
+            return 0.1 ** ((progress >= 0.5) + (progress >= 0.75))
+        return 1.0
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _train(model: nn.Module, task, budget: Budget, dev: torch.device, dtype: torch.dtype,
+           seed: int, progress: _Progress, keep_weights: bool) -> dict | None:
+    from workbench.metrics import estimate_training_memory_mb, measure_latency
+
+    progress.phase = "setup"
+    task = task.to(dev)  # once: every batch below is gathered on the device
+    channels_last = dev.type == "cuda" and len(task.input_shape) == 3
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    model = model.to(dev, memory_format=memory_format)
+    n = len(task.y_train)
+    bs = min(budget.batch_size, n)
+    # the last partial batch is dropped: a batch of one breaks BatchNorm, and equal batches keep
+    # the loss scale even across steps
+    steps_per_epoch = n // bs
+    planned = steps_per_epoch * budget.epochs
+    planned = min(planned, budget.max_steps) if budget.max_steps else planned
+    progress.batch_size = bs
+    optimizer, schedule = _optimizer(model, budget, planned)
+    scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
+    autocast = dict(device_type=dev.type, dtype=dtype, enabled=dtype != torch.float32)
+    gen = torch.Generator().manual_seed(seed)  # CPU generator: same batches on every device
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+
+    train_start = time.perf_counter()
+    stop = False
+    for epoch in range(1, budget.epochs + 1):
+        progress.epoch = epoch
+        epoch_start = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=gen).to(dev, non_blocking=True)
+        loss_sum = torch.zeros((), device=dev)  # summed on device: no sync per step
+        first_bad = torch.full((), -1, dtype=torch.long, device=dev)  # first non-finite step
+        bad_loss = torch.zeros((), device=dev)
+        done = 0
+        for i in range(steps_per_epoch):
+            idx = order[i * bs:(i + 1) * bs]
+            xb, yb = task.x_train[idx], task.y_train[idx]  # [B, C, H, W], [B]
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            progress.phase = "forward"
+            with torch.autocast(**autocast):
+                logits = model(xb)  # [B, classes]
+            loss = F.cross_entropy(logits.float(), yb, label_smoothing=budget.label_smoothing)
+            progress.phase = "backward"
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            progress.phase = "optimizer step"
+            if budget.grad_clip:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
+                nn.utils.clip_grad_norm_(model.parameters(), budget.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            schedule.step()
+            done += 1
+            progress.step += 1
+            loss = loss.detach()
+            loss_sum += loss
+            new_bad = (first_bad < 0) & ~torch.isfinite(loss)
+            first_bad = torch.where(new_bad, progress.step, first_bad)
+            bad_loss = torch.where(new_bad, loss, bad_loss)
+            if progress.step % NAN_CHECK_EVERY == 0:
+                _check_finite(first_bad, bad_loss, epoch)
+            if budget.max_steps and progress.step >= budget.max_steps:
+                stop = True
+            elif budget.max_seconds and time.perf_counter() - train_start >= budget.max_seconds:
+                stop = True  # graceful: this step is finished, the model is still evaluated
+            if stop:
+                break
+        _check_finite(first_bad, bad_loss, epoch)
+        progress.epochs_done += done == steps_per_epoch
+        progress.phase = "evaluation"
+        val_loss, val_acc = _score(model, task.x_val, task.y_val, bs, autocast, channels_last)
+        synchronize(dev)
+        progress.curve.append({
+            "epoch": epoch, "step": progress.step,
+            "train_loss": (loss_sum / max(done, 1)).item(),  # one sync per epoch
+            "val_loss": val_loss, "val_accuracy": val_acc,
+            "seconds": time.perf_counter() - epoch_start,
+        })
+        log.debug("epoch %d: %s", epoch, progress.curve[-1])
+        if stop:
+            break
+
+    progress.phase = "evaluation"
+    _, test_acc = _score(model, task.x_test, task.y_test, bs, autocast, channels_last)
+    last = progress.curve[-1]
+    vals = [p["val_accuracy"] for p in progress.curve if p["val_accuracy"] is not None]
+    progress.metrics.update(
+        val_accuracy=last["val_accuracy"], best_val_accuracy=max(vals) if vals else None,
+        val_loss=last["val_loss"], test_accuracy=test_acc, train_loss=last["train_loss"])
+    progress.phase = "latency measurement"
+    progress.metrics["latency_ms"] = measure_latency(model, task.input_shape, dev, dtype=dtype)
+    if dev.type == "cuda":
+        progress.metrics["peak_memory_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+    else:  # no allocator statistics off CUDA: estimate from one forward on a training batch
+        states = 2 if budget.optimizer == "adamw" else int(budget.momentum > 0)
+        progress.metrics["peak_memory_mb"] = estimate_training_memory_mb(
+            model, task.x_train[:bs], optimizer_states=states)
+    if not keep_weights:
+        return None
+    # contiguous CPU copies: loadable anywhere and storable as safetensors
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def _check_finite(first_bad: torch.Tensor, bad_loss: torch.Tensor, epoch: int) -> None:
+    step = int(first_bad.item())  # the one host sync, every NAN_CHECK_EVERY steps
+    if step >= 0:
+        kind = "nan" if math.isnan(bad_loss.item()) else "inf"
+        raise TrialError(f"loss became {kind} at epoch {epoch} step {step}")
+
+
+@torch.inference_mode()
+def _score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, autocast: dict,
+           channels_last: bool) -> tuple[float | None, float | None]:
+    """Mean cross-entropy and accuracy on a split (None, None for an empty split)."""
+    if len(y) == 0:
+        return None, None
+    model.eval()
+    total = torch.zeros(2, device=x.device)  # [loss sum, correct]
+    for start in range(0, len(y), 2 * batch_size):  # no gradients: twice the batch fits
+        xb, yb = x[start:start + 2 * batch_size], y[start:start + 2 * batch_size]
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(**autocast):
+            logits = model(xb).float()  # [B, classes]
+        total[0] += F.cross_entropy(logits, yb, reduction="sum")
+        total[1] += (logits.argmax(dim=-1) == yb).sum()
+    loss_sum, correct = total.tolist()
+    return loss_sum / len(y), correct / len(y)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    oom = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    return isinstance(exc, (oom, MemoryError)) or "out of memory" in str(exc).lower()
+
+
+def _describe(exc: BaseException, progress: _Progress, dev: torch.device) -> str:
+    """One line saying what went wrong and where."""
+    if _is_oom(exc):
+        return f"out of memory on {device_name(dev)} (batch {progress.batch_size})"
+    message = " ".join(str(exc).split()) or "(no message)"
+    if len(message) > 300:
+        message = message[:297] + "..."
+    if isinstance(exc, TrialError):
+        return message
+    what = "" if type(exc) is RuntimeError else f"{type(exc).__name__}: "
+    where = f" (epoch {progress.epoch} step {progress.step + 1})" if progress.epoch else ""
+    return f"runtime error in {progress.phase}{where}: {what}{message}"
+
+
+def _finish(progress: _Progress, t0: float) -> dict:
+    metrics = dict(progress.metrics)
+    metrics.update(wall_time_s=time.perf_counter() - t0, epochs=progress.epochs_done,
+                   steps=progress.step, batch_size=progress.batch_size or None)
+    return metrics
