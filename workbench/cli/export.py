@@ -1,0 +1,105 @@
+"""``workbench export``: write an architecture (or a stored trial) as json, py, torchscript, pt2,
+onnx, weights or svg.
+
+::
+
+    workbench export resnet18 --space einspace --input 3,32,32 --classes 10 --format onnx --out r.onnx
+    workbench export --study demo --trial 3 --format py --out best.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from workbench.cli import app
+from workbench.cli.common import parse_shape
+from workbench.cli.core import CLASSES, INPUT, SPACE
+from workbench.errors import ConfigError, InvalidArchitecture, WorkbenchError
+
+FORMAT_HELP = "json | py | torchscript | pt2 | onnx | weights | svg"
+
+
+@app.command("export")
+def export_cmd(
+        arch: str | None = typer.Argument(None, help="Seed name, bracket string or JSON file "
+                                                     "(or use --study/--trial)."),
+        fmt: str = typer.Option(..., "--format", "-f", help=FORMAT_HELP),
+        out: Path = typer.Option(..., "--out", "-o", help="Output file."),
+        space: str = SPACE, input: str = INPUT, classes: int = CLASSES,
+        seed: int = typer.Option(0, "--seed", help="Initialise weights from this seed (when no "
+                                                   "trained weights are stored)."),
+        study: str | None = typer.Option(None, "--study", help="Export a trial of this study."),
+        trial: int | None = typer.Option(None, "--trial", help="Trial number within --study."),
+        storage: str | None = typer.Option(None, "--storage", help="Database URL (default: "
+                                                                   "$WORKBENCH_STORAGE or "
+                                                                   "./workbench.db)."),
+) -> None:
+    """Export an architecture: JSON, standalone PyTorch source, TorchScript, torch.export, ONNX,
+    safetensors weights or an SVG diagram."""
+    from workbench import export as ex
+
+    ex.check_format(fmt)
+    ex.check_writable(out)
+    if (study is None) != (trial is None):
+        raise ConfigError("expected --study and --trial together, found only "
+                          + ("--study" if study is not None else "--trial"))
+    if study is not None and arch is not None:
+        raise ConfigError(f"expected either ARCH or --study/--trial, found both ({arch!r} and "
+                          f"--study {study})")
+    if study is None and arch is None:
+        raise ConfigError("expected ARCH (seed name, bracket string or JSON file) or "
+                          "--study NAME --trial N, found neither")
+    if study is not None:
+        assert trial is not None
+        a, state, metrics = _from_storage(storage, study, trial)
+        if state is None and fmt in ex.WEIGHTED:
+            typer.echo(f"note: study {study!r} trial {trial} has no stored weights; exporting "
+                       f"weights initialised from --seed {seed}", err=True)
+    else:
+        from workbench.spaces import get_space
+
+        assert arch is not None
+        a = get_space(space, parse_shape(input), classes).resolve(arch)
+        state, metrics = None, None
+    path = ex.export(a, fmt, out, seed=seed, state_dict=state, metrics=metrics)
+    typer.echo(f"wrote {fmt} of {a.space} architecture {a.hash} to {path}")
+
+
+def _from_storage(url: str | None, study: str, number: int) -> tuple[Any, Any, dict | None]:
+    """The trial's architecture (replayed from its decisions), trained weights if stored, metrics."""
+    try:
+        from storage import Storage
+    except ImportError as exc:
+        raise ConfigError(f"--study: the storage package is not installed ({exc})") from None
+    from workbench.architecture import Decision
+    from workbench.export import weights_from_bytes
+    from workbench.spaces import get_space
+
+    with Storage(url) as st:
+        study_rec = st.get_study(study)
+        rec = st.get_trial(study, number, with_curve=False)
+        blob = st.get_artifact(study, number, "weights.safetensors")
+    cfg = study_rec.config or {}
+    if cfg.get("input_shape") is None or cfg.get("num_classes") is None:
+        raise ConfigError(f"study {study!r}: expected input_shape and num_classes in its config, "
+                          f"found keys {', '.join(sorted(cfg)) or 'none'}")
+    sp = get_space(rec.space or study_rec.space, tuple(cfg["input_shape"]),
+                   int(cfg["num_classes"]), **(cfg.get("space_options") or {}))
+    try:
+        if rec.arch_decisions:
+            a = sp.replay(Decision(str(p), c) for p, c in rec.arch_decisions)
+        else:
+            a = sp.parse(rec.arch_text)
+    except WorkbenchError as exc:
+        raise InvalidArchitecture(f"study {study!r} trial {number}: expected a stored "
+                                  f"architecture that replays in space {sp.name!r}, "
+                                  f"found: {exc}") from None
+    if rec.arch_text and rec.arch_text != a.text:
+        raise InvalidArchitecture(f"study {study!r} trial {number}: expected the stored text to "
+                                  f"match its decisions, found {rec.arch_text[:60]!r}...")
+    where = f"study {study!r} trial {number} artifact weights.safetensors"
+    state = weights_from_bytes(blob, where) if blob is not None else None
+    return a, state, dict(rec.metrics or {}) or None
