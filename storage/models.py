@@ -97,7 +97,7 @@ class Trial(Base):
     __tablename__ = "trials"
     __table_args__ = (
         UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
-        Index("ix_trials_study_state", "study_id", "state"),
+        Index("ix_trials_study_state", "study_id", "state", "number"),  # claim order
         Index("ix_trials_study_arch", "study_id", "architecture_id"),
     )
 

@@ -65,7 +65,7 @@ def upgrade() -> None:
         sa.Column("duration_s", sa.Float, nullable=True),
         sa.UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
     )
-    op.create_index("ix_trials_study_state", "trials", ["study_id", "state"])
+    op.create_index("ix_trials_study_state", "trials", ["study_id", "state", "number"])
     op.create_index("ix_trials_study_arch", "trials", ["study_id", "architecture_id"])
     op.create_table(
         "curve_points",
