@@ -29,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 import keyword
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class _Writer:
     """State of one generation: forward lines, traced shapes and the helpers the file needs."""
 
     shapes: dict[int, object]
+    inputs: dict[int, tuple[int, ...]]
     lines: list[str] = field(default_factory=list)
     needs: set[str] = field(default_factory=set)  # "F", "PosEnc"
     indent: str = "        "
@@ -98,15 +100,29 @@ def emitter(*classes: type, role: str = "inline",
 
 
 def _entry(module: nn.Module, where: str) -> _Entry:
-    entry = _EMITTERS.get(type(module))
+    """How to write ``module``: its class's emitter; a registered container base class whose
+    ``forward`` it inherits unchanged (an ``nn.Sequential`` subclass is a chain); any torch.nn
+    layer (rebuilt from its repr); else the module's own ``forward``, traced with torch.fx."""
+    cls = type(module)
+    entry = _EMITTERS.get(cls)
     if entry is not None:
         return entry
+    for base in cls.__mro__[1:]:
+        base_entry = _EMITTERS.get(base)
+        if base_entry is not None and base_entry.role != "leaf" and cls.forward is base.forward:
+            return base_entry
     if _is_torch_builtin(module) and not list(module.children()):
-        return _Entry(_call, "leaf")  # any torch.nn layer, rebuilt from its repr and called
-    raise UnsupportedExport(
-        f"format py unsupported for this architecture: expected a module with a source emitter "
-        f"at {where}, found {type(module).__module__}.{type(module).__qualname__} (register one "
-        f"with workbench.export_source.emitter)")
+        return _Entry(_call, "leaf")
+    from workbench.export_fx import emit_traced
+
+    return _Entry(emit_traced, "container")
+
+
+def is_known(module: nn.Module) -> bool:
+    """True where a registered or built-in emitter writes ``module`` (no tracing needed)."""
+    from workbench.export_fx import emit_traced
+
+    return _entry(module, "").emit is not emit_traced
 
 
 def _is_torch_builtin(module: nn.Module) -> bool:
@@ -151,27 +167,61 @@ def _construct(module: nn.Module, where: str, depth: int, w: _Writer) -> str | N
         expr = _construct(child, f"{where}.{name}", depth + 1, w)
         if expr is not None:
             items.append(f'{pad}"{name}": {expr},')
-    if not items:
+    own = dict(module.named_parameters(recurse=False))
+    if any(True for _ in module.buffers(recurse=False)):
+        raise UnsupportedExport(f"format py unsupported for this architecture: "
+                                f"{type(module).__name__} at {where} holds buffers of its own")
+    if not items and not own:
         return None
-    return "Slots({\n" + "\n".join(items) + "\n" + "    " * (depth + 2) + "})"
+    params = ""
+    if own:  # parameters held by the module itself (not by a child layer)
+        params = ", {" + ", ".join(f"{k!r}: {tuple(v.shape)!r}" for k, v in own.items()) + "}"
+        w.needs.add("params")
+    body = "\n" + "\n".join(items) + "\n" + "    " * (depth + 2) if items else ""
+    return "Slots({" + body + "}" + params + ")"
 
 
 def _repr_construct(module: nn.Module) -> str:
-    """``nn.Conv2d(3, 16, kernel_size=(3, 3), ...)`` from the module's own repr, checked by
-    rebuilding it: same repr and same state_dict keys and shapes, or the export stops."""
-    expr = f"nn.{type(module).__name__}({module.extra_repr()})"
+    """``nn.Conv2d(3, 16, kernel_size=(3, 3), ...)`` from the layer's repr, plus any constructor
+    argument the repr leaves out (``AvgPool2d`` omits ``count_include_pad``). Checked by rebuilding:
+    the same settings and the same state_dict keys and shapes, or the export stops."""
+    cls = type(module)
+    args = [module.extra_repr()] if module.extra_repr() else []
     try:
-        rebuilt = eval(expr, {"nn": nn, "torch": torch})  # noqa: S307 (our own repr of a torch layer)
+        params = inspect.signature(cls.__init__).parameters
+        try:
+            rebuilt = _rebuild(cls, args)
+        except Exception:  # noqa: BLE001 (a repr that is no call: keyword arguments from settings)
+            args = [f"{k}={v!r}" for k, v in _settings(module).items() if k in params]
+            if "bias" in params and getattr(module, "bias", True) is None:
+                args.append("bias=False")
+            rebuilt = _rebuild(cls, args)
+        for key, value in _settings(module).items():
+            if _settings(rebuilt).get(key, value) != value and key in params:
+                args.append(f"{key}={value!r}")
+        rebuilt = _rebuild(cls, args)
     except Exception as exc:  # noqa: BLE001 (any failure means the repr is not a constructor)
-        rebuilt, why = None, f"{type(exc).__name__}: {exc}"
-    if rebuilt is not None:
-        want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-        got = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
-        if repr(rebuilt) == repr(module) and want == got:
-            return expr
-        why = "rebuilding it from its repr gives a different layer"
-    raise UnsupportedExport(f"format py unsupported for this architecture: cannot write "
-                            f"{type(module).__name__} as source ({why})")
+        raise UnsupportedExport(f"format py unsupported for this architecture: cannot write "
+                                f"{cls.__name__} as source ({type(exc).__name__}: {exc})") from None
+    want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
+    if _settings(rebuilt) != _settings(module) or want != got:
+        raise UnsupportedExport(f"format py unsupported for this architecture: cannot write "
+                                f"{cls.__name__} as source (rebuilding it from its repr gives "
+                                f"a different layer)")
+    return f"nn.{cls.__name__}({', '.join(args)})"
+
+
+def _rebuild(cls: type, args: list[str]) -> nn.Module:
+    return eval(f"nn.{cls.__name__}({', '.join(args)})",  # noqa: S307 (a torch layer's own repr)
+                {"nn": nn, "torch": torch})
+
+
+def _settings(module: nn.Module) -> dict[str, object]:
+    """A layer's plain settings (kernel_size, eps, count_include_pad ...)."""
+    return {k: v for k, v in vars(module).items()
+            if not k.startswith("_") and k != "training"
+            and isinstance(v, (bool, int, float, str, tuple, type(None)))}
 
 
 # -- forward emitters ------------------------------------------------------------------------------
@@ -361,10 +411,15 @@ def _network(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
 
 
 # -- the file ---------------------------------------------------------------------------------------
-def _trace_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> dict[int, object]:
+def _trace_shapes(model: nn.Module, input_shape: tuple[int, ...]
+                  ) -> tuple[dict[int, object], dict[int, tuple[int, ...]]]:
+    """Output shape of every module and the shape of its (first) input, from one forward pass."""
     shapes: dict[int, object] = {}
+    inputs: dict[int, tuple[int, ...]] = {}
 
-    def hook(module: nn.Module, args: object, out: object) -> None:
+    def hook(module: nn.Module, args: tuple, out: object) -> None:
+        if args and isinstance(args[0], torch.Tensor):
+            inputs[id(module)] = tuple(args[0].shape[1:])
         if isinstance(out, torch.Tensor):
             shapes[id(module)] = tuple(out.shape[1:])
         elif isinstance(out, (list, tuple)) and all(isinstance(t, torch.Tensor) for t in out):
@@ -377,7 +432,7 @@ def _trace_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> dict[int, o
     finally:
         for h in handles:
             h.remove()
-    return shapes
+    return shapes, inputs
 
 
 _SLOTS = '''
@@ -394,6 +449,16 @@ class Slots(nn.Module):
     def __getitem__(self, name: int | str) -> nn.Module:
         return self._modules[str(name)]
 '''
+
+_SLOTS_PARAMS = _SLOTS.replace(
+    "slots: dict[str, nn.Module]) -> None:",
+    "slots: dict[str, nn.Module],\n                 params: dict[str, tuple[int, ...]] | None = None) -> None:",
+).replace(
+    "            self.add_module(name, module)\n",
+    "            self.add_module(name, module)\n"
+    "        for name, shape in (params or {}).items():  # the values come from the state_dict\n"
+    "            self.register_parameter(name, nn.Parameter(torch.zeros(shape)))\n",
+)
 
 _POS_ENC = '''
 
@@ -416,11 +481,15 @@ def to_python_source(arch: Architecture, model: nn.Module | None = None) -> str:
 
     model = model if model is not None else compile_model(arch)
     was_training = model.training
-    model.eval()
+    model.eval()  # shapes (and any traced forward) as in inference: BatchNorm on running stats
     try:
-        w = _Writer(_trace_shapes(model, arch.input_shape))
+        return _generate(arch, model)
     finally:
         model.train(was_training)
+
+
+def _generate(arch: Architecture, model: nn.Module) -> str:
+    w = _Writer(*_trace_shapes(model, arch.input_shape))
     entry = _entry(model, "the model")
     if entry.role != "container":
         raise UnsupportedExport(f"format py unsupported for this architecture: expected a "
@@ -484,7 +553,8 @@ class Network(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
 ''' + "\n".join(w.lines) + "\n"
-    helpers = _SLOTS + (_POS_ENC if "PosEnc" in w.needs else "")
+    helpers = (_SLOTS_PARAMS if "params" in w.needs else _SLOTS) + (
+        _POS_ENC if "PosEnc" in w.needs else "")
     return header.lstrip("\n") + helpers + body
 
 
