@@ -18,6 +18,7 @@ methods and Python operators can appear, so the output still imports nothing but
 >>> emit_traced(w, Residual(), "self.block", "x", "x")
 'x'
 >>> print("\\n".join(line.strip() for line in w.lines))
+# Residual: traced forward
 x_fc = self.block.fc(x)
 x_relu = torch.relu(x_fc)
 x = x_relu + x
@@ -76,7 +77,7 @@ def emit_traced(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
 
         with torch.no_grad():
             ShapeProp(gm).propagate(torch.zeros(2, *in_shape))
-    w.note(f"{type(m).__name__}")
+    w.note(f"{type(m).__name__}: traced forward")
     names: dict[fx.Node, str] = {}
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
