@@ -9,3 +9,18 @@ register_space("einspace", einspace.make_space, kind="grammar",
 from search_spaces import nb201  # noqa: E402
 
 register_space("nb201", nb201.make_space, kind="cell", description=nb201.NB201Space.description)
+
+from search_spaces import deepconv, dnn, genetic_cnn, nasbench_cell, quickstart  # noqa: E402
+
+register_space("dnn", dnn.make_space, kind="tree", example_input=(1, 8, 8),
+               description="DeepArchitect MLP: 1-2 dense cells, shared nonlinearity, optional "
+                           "dropout/batchnorm in a chosen order")
+register_space("deepconv", deepconv.make_space, kind="tree", example_input=(3, 32, 32),
+               description="DeepArchitect conv space: strided convs + tied repeats of "
+                           "conv/relu/bn/dropout blocks")
+register_space("genetic_cnn", genetic_cnn.make_space, kind="tree", example_input=(3, 32, 32),
+               description="Genetic CNN: 3 stages of 3/4/5 conv nodes, one bit per node pair")
+register_space("nasbench_cell", nasbench_cell.make_space, kind="tree", example_input=(3, 32, 32),
+               description="NAS-Bench-101-style cell (7 vertices, <= 9 edges), 3 stacks x 3 cells")
+register_space("quickstart", quickstart.make_space, kind="tree", example_input=(1, 8, 8),
+               description="small conv space (936 architectures) that trains in seconds on digits")
