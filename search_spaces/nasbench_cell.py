@@ -21,7 +21,7 @@ NAS-Bench-101, one cell spec is used at all nine positions, so it is decided onc
 
 >>> space = make_space(input_shape=(1, 8, 8))
 >>> space.size()
-35721063
+33534501
 """
 
 from __future__ import annotations
