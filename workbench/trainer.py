@@ -157,7 +157,7 @@ def evaluate(arch, task, budget: Budget = Budget(), *, device: str | torch.devic
     progress = _Progress()
     progress.metrics.update(device=device_name(dev), precision=precision_name(dtype))
     t0 = time.perf_counter()
-    failed = False
+    failed, model = False, None
     try:
         model = _build(arch, task, seed, progress)
         state_dict = _train(model, task, budget, dev, dtype, seed, progress, keep_weights)
@@ -170,7 +170,8 @@ def evaluate(arch, task, budget: Budget = Budget(), *, device: str | torch.devic
         return EvalResult(FAILED, _finish(progress, t0), tuple(progress.curve), error=error)
     finally:
         if failed and dev.type == "cuda":
-            torch.cuda.empty_cache()  # give an OOM'd trial's blocks back before the next trial
+            model = None  # drop the last reference first, so its blocks can be released
+            torch.cuda.empty_cache()  # give an OOM'd trial's memory back before the next trial
 
 
 def _build(arch, task, seed: int, progress: _Progress) -> nn.Module:
@@ -362,7 +363,9 @@ def _describe(exc: BaseException, progress: _Progress, dev: torch.device) -> str
     if isinstance(exc, TrialError):
         return message
     what = "" if type(exc) is RuntimeError else f"{type(exc).__name__}: "
-    where = f" (epoch {progress.epoch} step {progress.step + 1})" if progress.epoch else ""
+    in_step = progress.phase in ("forward", "backward", "optimizer step")
+    step = progress.step + 1 if in_step else progress.step  # the step that broke, not the last done
+    where = f" (epoch {progress.epoch} step {step})" if progress.epoch else ""
     return f"runtime error in {progress.phase}{where}: {what}{message}"
 
 
