@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import torch
 
-from workbench.architecture import Decision, DecisionPoint
+from workbench.architecture import Decision
 from workbench.compiler import compile_model
 from workbench.dsl import (
     DSLSpace,
@@ -46,38 +46,13 @@ from workbench.dsl import (
 )
 from workbench.dsl_cells import count_enumerate, count_vectorized
 from workbench.dsl_count import Counting
+from workbench.dsl_count import enumerate_decisions as enumerate_sequences
 from workbench.errors import (
     DerivationFailed,
     GrammarError,
     InvalidArchitecture,
     ParseError,
 )
-
-
-def enumerate_sequences(space: DSLSpace) -> list[tuple]:
-    """Every complete decision sequence, by a policy-driven depth-first search over the
-    decision points (a rejected cell spec ends its branch without a sequence)."""
-    found = []
-    stack: list[tuple] = [()]
-    while stack:
-        prefix = stack.pop()
-        points: list[DecisionPoint] = []
-
-        def policy(point, prefix=prefix, points=points):
-            assert point.options, f"enumeration needs finite options at {point.path}"
-            points.append(point)
-            i = len(points) - 1
-            return prefix[i] if i < len(prefix) else point.options[0]
-
-        try:
-            arch = space.derive(policy, backtrack=False)
-            found.append(tuple((d.path, d.choice) for d in arch.decisions))
-        except InvalidArchitecture:
-            pass
-        for i in range(len(prefix), len(points)):
-            head = prefix + tuple(p.options[0] for p in points[len(prefix):i])
-            stack.extend(head + (alt,) for alt in points[i].options[1:])
-    return found
 
 
 def mixed_space(shape=(1, 6, 6)) -> DSLSpace:

@@ -13,9 +13,23 @@ from typer.testing import CliRunner
 from search_spaces import deepconv, dnn, genetic_cnn, nasbench_cell, quickstart
 from workbench.architecture import from_json
 from workbench.compiler import compile_model
+from workbench.dsl_count import enumerate_decisions as enumerate_sequences
 from workbench.spaces import get_space, list_spaces
 
-from .test_dsl import _live_edges, _reachable, enumerate_sequences
+
+def _reachable(edges, src, dst):
+    seen, todo = {src}, [src]
+    while todo:
+        u = todo.pop()
+        for a, b in edges:
+            if a == u and b not in seen:
+                seen.add(b)
+                todo.append(b)
+    return dst in seen
+
+
+def _live_edges(edges, out):
+    return sum(1 for a, b in edges if _reachable(edges, 0, a) and _reachable(edges, b, out))
 
 SPACES = ("dnn", "deepconv", "genetic_cnn", "nasbench_cell", "quickstart")
 SIZES = {"dnn": 5400, "deepconv": 60_466_176, "genetic_cnn": 2 ** 19,
