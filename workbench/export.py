@@ -195,10 +195,11 @@ def _weights(arch: Architecture, model: Callable[[], nn.Module], seed: int, metr
     from safetensors.torch import save
 
     state = {k: v.detach().contiguous().clone() for k, v in model().state_dict().items()}
-    meta = {"space": arch.space, "version": arch.version, "hash": arch.hash, "seed": str(seed),
-            "input_shape": ",".join(map(str, arch.input_shape)),
-            "num_classes": str(arch.num_classes)}
-    return save(state, metadata=meta)
+    meta = {"space": arch.space, "version": arch.version, "hash": arch.hash, "seed": seed,
+            "input_shape": list(arch.input_shape), "num_classes": arch.num_classes}
+    # One metadata key: safetensors writes its metadata map in arbitrary order, and a single
+    # entry keeps the file byte-for-byte reproducible.
+    return save(state, metadata={"workbench": json.dumps(meta, sort_keys=True)})
 
 
 def _torchscript(arch: Architecture, model: Callable[[], nn.Module], seed: int,
