@@ -6,6 +6,10 @@ from workbench.spaces import register_space
 register_space("einspace", einspace.make_space, kind="grammar",
                description="einspace: PCFG over fundamental operations, im/col modes, 4 seeds")
 
+from search_spaces import mlp  # noqa: E402
+
+register_space("mlp", mlp.make_space, kind="grammar", example_input=(1, 8, 8),
+               description="MLP blocks over the flattened input (the example grammar)")
 from search_spaces import nb201  # noqa: E402
 
 register_space("nb201", nb201.make_space, kind="cell", description=nb201.NB201Space.description)

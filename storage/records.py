@@ -32,7 +32,7 @@ class TrialState(str, Enum):
         return self in (TrialState.COMPLETE, TrialState.FAILED, TrialState.PRUNED)
 
 
-STUDY_STATUSES = ("created", "running", "stopped", "finished", "failed")
+STUDY_STATUSES = ("created", "running", "stopping", "stopped", "finished", "failed")
 
 
 @dataclass(frozen=True)

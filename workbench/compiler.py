@@ -170,10 +170,33 @@ def _flatten(node: Node, build: Build) -> nn.Module:
     return nn.Flatten(1)
 
 
+# Modules that register builders for their own symbols, imported on the first unknown symbol
+# (keeps ``import search_spaces`` free of torch).
+LAZY_BUILDER_MODULES = ["workbench.dsl_build"]
+
+
+def _lookup(symbol: str) -> Builder | None:
+    if symbol not in BUILDERS:
+        import importlib
+
+        while LAZY_BUILDER_MODULES:
+            importlib.import_module(LAZY_BUILDER_MODULES.pop(0))
+    return BUILDERS.get(symbol)
+
+
+def _chain(node: Node, build: Build) -> nn.Module:
+    """Default for a grammar form without a builder of its own: its slots run in order."""
+    steps = [build(c) for c in node.children if not _is_identity(c)]
+    return ops.Chain(*steps) if steps else nn.Identity()
+
+
 def build_backbone(tree: Node, *, lower: bool = True) -> nn.Module:
-    """Compile a derivation tree (no head)."""
+    """Compile a derivation tree (no head). Forms (nodes with children) without a builder run
+    their children in order; an operation without a builder is an error."""
     def build(node: Node) -> nn.Module:
-        fn = BUILDERS.get(node.symbol)
+        fn = _lookup(node.symbol)
+        if fn is None and node.children and node.attr("k") is None:
+            return _chain(node, build)
         if fn is None:
             raise InvalidArchitecture(
                 f"at {node.path}: expected an operation with a compiler builder, found "

@@ -88,8 +88,6 @@ class Space:
     def replay(self, decisions: Iterable[Decision]) -> Architecture:
         """Re-derive exactly these decisions; any decision that is not valid is an error."""
         table = {d.path: d.choice for d in decisions}
-        if not table and decisions:
-            raise InvalidArchitecture("expected decisions, found none")
 
         def policy(point: DecisionPoint) -> Choice:
             if point.path not in table:
@@ -128,7 +126,7 @@ class Space:
         """A seed name, a string in the space's syntax, or a path to a JSON architecture."""
         if arg in self.seeds():
             return self.seed(arg)
-        if arg.endswith(".json") or (Path(arg).is_file() and not arg.strip().startswith("{")):
+        if arg.endswith(".json") or ("[" not in arg and _is_file(arg)):
             path = Path(arg)
             if not path.is_file():
                 raise NotFound(f"expected an architecture JSON file, found no file at {arg}")
@@ -165,6 +163,8 @@ class Space:
                 if point.path.startswith(prefix):
                     return None
                 choice = old.get(point.path)
+                if choice is not None and point.continuous:
+                    return choice  # keep a continuous value outside the mutated subtree
                 return choice if choice is not None and choice in point.options else None
 
             try:
@@ -326,3 +326,10 @@ def get_space(name: str, input_shape: tuple[int, ...] = (3, 32, 32), num_classes
 
 def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _is_file(arg: str) -> bool:
+    try:
+        return Path(arg).is_file()
+    except OSError:  # e.g. a long architecture string is not a valid file name
+        return False

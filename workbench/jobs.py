@@ -1,0 +1,152 @@
+"""One trial as a self-contained job: what a worker needs to evaluate a candidate, and what it
+sends back. Jobs are plain data (picklable, JSON-friendly) so the same function runs inline, in a
+local worker process or on a Ray node; the driver alone writes the database.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.errors import ConfigError, NotFound
+
+_TASK_CACHE: dict[tuple, Any] = {}
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything needed to evaluate one trial, anywhere."""
+
+    study: str
+    number: int
+    space: str
+    space_options: dict
+    input_shape: tuple[int, ...]
+    num_classes: int
+    decisions: list  # [[path, choice], ...]
+    task: str
+    task_options: dict
+    budget: dict  # trainer.Budget fields
+    seed: int
+    device: str = "auto"
+    amp: str = "auto"
+    evaluator: str | None = None  # "module:function" replaces training
+    keep_weights: bool = False
+    fidelity: float | None = None
+    task_seed: int = 0  # the data split: one per study, not per trial
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a worker returns: state, metrics, learning curve, error, optional weights."""
+
+    state: str  # "complete" | "failed"
+    metrics: dict = field(default_factory=dict)
+    curve: list = field(default_factory=list)
+    error: str | None = None
+    weights: bytes | None = None  # safetensors bytes
+    worker: str = ""
+    duration_s: float = 0.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def load_evaluator(spec: str):
+    """Import ``module:function`` (a custom evaluator)."""
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise ConfigError(f"--evaluator: expected module:function, found {spec!r}")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        raise NotFound(f"--evaluator {spec}: module {exc.name!r} not found "
+                       f"(is it on PYTHONPATH?)") from None
+    except AttributeError:
+        raise NotFound(f"--evaluator {spec}: module {module!r} has no {name!r}") from None
+    if not callable(fn):
+        raise ConfigError(f"--evaluator {spec}: expected a callable, found {type(fn).__name__}")
+    return fn
+
+
+def _arch(job: Job):
+    from workbench.architecture import Decision
+    from workbench.spaces import get_space
+
+    space = get_space(job.space, job.input_shape, job.num_classes, **job.space_options)
+    return space.replay(Decision(p, c) for p, c in job.decisions)
+
+
+def _budget(job: Job):
+    from workbench.trainer import Budget
+
+    fields = dict(job.budget)
+    if job.fidelity is not None:
+        fields["epochs"] = max(1, int(round(job.fidelity)))
+    return Budget(**fields)
+
+
+def _task(job: Job):
+    from workbench.tasks import get_task
+
+    key = (job.task, job.task_seed, tuple(sorted(job.task_options.items())))
+    if key not in _TASK_CACHE:
+        _TASK_CACHE.clear()  # one task per worker at a time: keep memory flat
+        _TASK_CACHE[key] = get_task(job.task, seed=job.task_seed, **job.task_options)
+    return _TASK_CACHE[key]
+
+
+def run_job(job: Job) -> Outcome:
+    """Evaluate one job. Never raises for a candidate's failure: it becomes a failed Outcome."""
+    t0 = time.perf_counter()
+    who = worker_name()
+    try:
+        arch = _arch(job)
+        budget = _budget(job)
+        if job.evaluator:
+            return _custom(job, arch, budget, who, t0)
+        from workbench.trainer import evaluate
+
+        task = _task(job)
+        res = evaluate(arch, task, budget, device=job.device, seed=job.seed, amp=job.amp,
+                       keep_weights=job.keep_weights)
+        weights = _to_bytes(res.state_dict) if res.state_dict is not None else None
+        return Outcome(res.state, dict(res.metrics), [dict(p) for p in res.curve], res.error,
+                       weights, who, time.perf_counter() - t0)
+    except Exception as exc:  # setup failures (bad task path ...) are failed trials too
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Outcome("failed", {}, [], f"{type(exc).__name__}: {msg}", None, who,
+                       time.perf_counter() - t0)
+
+
+def _custom(job: Job, arch, budget, who: str, t0: float) -> Outcome:
+    fn = load_evaluator(job.evaluator or "")
+    kwargs: dict[str, Any] = {}
+    params = inspect.signature(fn).parameters
+    for name, value in (("seed", job.seed), ("fidelity", job.fidelity),
+                        ("task", job.task), ("device", job.device)):
+        if name in params:
+            kwargs[name] = value
+    out = fn(arch, budget, **kwargs)
+    if hasattr(out, "metrics") and hasattr(out, "state"):  # an EvalResult
+        return Outcome(out.state, dict(out.metrics), [dict(p) for p in out.curve],
+                       out.error, None, who, time.perf_counter() - t0)
+    if not isinstance(out, dict):
+        raise ConfigError(f"evaluator {job.evaluator}: expected a dict of metrics, "
+                          f"found {type(out).__name__}")
+    metrics = dict(out)
+    curve = list(metrics.pop("curve", []) or [])
+    return Outcome("complete", metrics, curve, None, None, who, time.perf_counter() - t0)
+
+
+def _to_bytes(state_dict: dict) -> bytes:
+    from safetensors.torch import save
+
+    return save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
+
