@@ -13,6 +13,14 @@ __all__ = ["Objective", "Option", "Proposal", "Result", "Searcher", "SEARCHERS",
 # name -> "module:Class"; imported lazily so optional libraries load only when used.
 SEARCHERS: dict[str, str] = {
     "random": "workbench.searchers.random_search:RandomSearch",
+    "evolution": "workbench.searchers.evolution:Evolution",
+    "mcts": "workbench.searchers.mcts:MCTS",
+    "tpe": "workbench.searchers.bayes:TPE",
+    "gp": "workbench.searchers.bayes:GP",
+    "nsga2": "workbench.searchers.bayes:NSGA2",
+    "nevergrad": "workbench.searchers.nevergrad_search:Nevergrad",
+    "sha": "workbench.multifidelity:SuccessiveHalving",
+    "hyperband": "workbench.multifidelity:Hyperband",
 }
 
 

@@ -1,0 +1,205 @@
+"""Bayesian optimisation with optuna samplers, driven define-by-run over decision paths.
+
+Each decision point becomes one optuna parameter: ``trial.suggest_categorical(name, options)``
+(continuous ranges: ``suggest_float``/``suggest_int``). optuna needs a fixed choice set per
+parameter name, but in a define-by-run space the options at a path can change with the shapes
+upstream. The parameter is therefore named ``path@digest`` with ``digest`` a hash of the option
+set: points offering the same choices share statistics, points offering different choices are
+different parameters, and optuna only models what is comparable. Points with a single option are
+not parameters (nothing to learn). Wide, shape-dependent spaces thus fragment into many sparse
+parameters -- an honest consequence, documented in docs/searchers.md.
+
+State is the history, nothing else: each ask builds a fresh in-memory study from the told trials
+(``optuna.trial.create_trial`` with the distributions found by replaying each architecture
+through a recording policy) plus the pending ones (as RUNNING trials, which TPE's constant liar
+uses), with a sampler seeded from the ask's generator. So ``recover(history)`` is exact, and a
+sampler's internal caches never make a resumed search differ from a live one. Failed results
+become ``TrialState.FAIL``. For NSGA-II the generation of each told trial is computed from the
+history with optuna's own rule and stored in the trial's system attributes.
+
+>>> from workbench.spaces import get_space
+>>> from workbench.searchers import Objective, Result, get_searcher
+>>> space = get_space("nb201", (3, 8, 8), 10)
+>>> s = get_searcher("tpe", space, [Objective("acc")], seed=0, n_startup_trials=3)
+>>> for _ in range(5):
+...     p = s.ask()
+...     s.tell(p.arch, Result("complete", (p.arch.text.count("conv"),)))
+>>> sorted(s.trials[0].params)[0]
+'root/edge_1_0@fa9d46'
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from typing import Any
+
+from workbench.architecture import Architecture, DecisionPoint
+from workbench.errors import ConfigError, DerivationFailed
+from workbench.searchers._common import derived_seed, option_digest, record_points
+from workbench.searchers.base import Option, Proposal, Result, Searcher
+
+
+def _optuna():
+    import optuna
+
+    # optuna logs every study creation at INFO; one study per ask would flood the log.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def param_name(point: DecisionPoint) -> str:
+    """``path@digest``: the optuna parameter for this path *and* this option set."""
+    return f"{point.path}@{option_digest(point)}"
+
+
+def distribution(point: DecisionPoint):
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if point.continuous:
+        if point.integer:
+            return IntDistribution(int(point.low), int(point.high), log=point.log)
+        return FloatDistribution(float(point.low), float(point.high), log=point.log)
+    return CategoricalDistribution(list(point.options))
+
+
+class _OptunaSearcher(Searcher):
+    """Shared ask/tell over a study rebuilt from history; subclasses build the sampler."""
+
+    options: dict[str, Option] = {}
+
+    def __init__(self, space, objectives, *, seed: int = 0, **options):
+        super().__init__(space, objectives, seed=seed, **options)
+        self.trials: list[Any] = []  # FrozenTrials of told results, in order
+        self.pending: dict[str, list[Any]] = {}  # arch hash -> RUNNING FrozenTrials
+        self._generations: list[int] = []
+
+    def make_sampler(self, seed: int):
+        raise NotImplementedError
+
+    def _params(self, arch: Architecture) -> tuple[dict, dict]:
+        params, dists = {}, {}
+        for point, choice in record_points(self.space, arch):
+            if point.continuous or len(point.options) > 1:
+                name = param_name(point)
+                params[name], dists[name] = choice, distribution(point)
+        return params, dists
+
+    def propose(self, rng: random.Random) -> Proposal:
+        optuna = _optuna()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # experimental-feature warnings, once per ask
+            study = optuna.create_study(directions=[o.direction for o in self.objectives],
+                                        sampler=self.make_sampler(derived_seed(rng)))
+            study.add_trials(self.trials + [t for ts in self.pending.values() for t in ts])
+            trial = study.ask()
+
+            def policy(point: DecisionPoint):
+                if point.continuous:
+                    name = param_name(point)
+                    if point.integer:
+                        return trial.suggest_int(name, int(point.low), int(point.high),
+                                                 log=point.log)
+                    return trial.suggest_float(name, point.low, point.high, log=point.log)
+                if len(point.options) <= 1:
+                    return None
+                return trial.suggest_categorical(param_name(point), list(point.options))
+
+            arch = _derive(self.space, policy, rng, self.name)
+        params, dists = self._params(arch)
+        running = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING, params=params,
+                                            distributions=dists)
+        self.pending.setdefault(arch.hash, []).append(running)
+        return Proposal(arch, info={"optuna_params": len(params)})
+
+    def observe(self, arch: Architecture, result: Result) -> None:
+        optuna = _optuna()
+        if self.pending.get(arch.hash):
+            self.pending[arch.hash].pop(0)
+            if not self.pending[arch.hash]:
+                del self.pending[arch.hash]
+        params, dists = self._params(arch)
+        attrs = self._system_attrs(result)
+        if result.ok:
+            trial = optuna.trial.create_trial(values=list(result.values), params=params,
+                                              distributions=dists, system_attrs=attrs)
+        else:
+            trial = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params=params,
+                                              distributions=dists, system_attrs=attrs)
+        self.trials.append(trial)
+
+    def _system_attrs(self, result: Result) -> dict:
+        return {}
+
+
+def _derive(space, policy, rng: random.Random, who: str) -> Architecture:
+    last: Exception | None = None
+    for _ in range(20):  # rare dead ends in grammar spaces: retry with the same trial
+        try:
+            return space.derive(policy, rng)
+        except DerivationFailed as exc:
+            last = exc
+    raise DerivationFailed(f"searcher {who}: no valid derivation in 20 attempts ({last})")
+
+
+class TPE(_OptunaSearcher):
+    name = "tpe"
+    summary = ("optuna's TPE sampler (multi-objective TPE for several objectives), define-by-run "
+               "over decision paths.")
+    options = {
+        "multivariate": Option(False, "Model parameters jointly (multivariate TPE, grouped by "
+                                      "the decision paths that co-occur).", bool),
+        "n_startup_trials": Option(10, "Random trials before TPE starts modelling.", int),
+    }
+
+    def make_sampler(self, seed: int):
+        optuna = _optuna()
+        mv = bool(self.opts["multivariate"])
+        return optuna.samplers.TPESampler(seed=seed, multivariate=mv, group=mv,
+                                          n_startup_trials=self.opts["n_startup_trials"])
+
+
+class GP(_OptunaSearcher):
+    name = "gp"
+    summary = "optuna's Gaussian-process sampler (GPSampler), define-by-run over decision paths."
+    options = {
+        "n_startup_trials": Option(10, "Random trials before the GP starts modelling.", int),
+        "deterministic": Option(False, "Treat the objective as noise-free.", bool),
+    }
+
+    def make_sampler(self, seed: int):
+        optuna = _optuna()
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.opts["n_startup_trials"],
+                                         deterministic_objective=self.opts["deterministic"],
+                                         warn_independent_sampling=False)
+
+
+class NSGA2(_OptunaSearcher):
+    name = "nsga2"
+    summary = "optuna's NSGA-II sampler (genetic, for one or several objectives)."
+    options = {
+        "population_size": Option(20, "Individuals per generation (at least 2).", int),
+        "crossover_prob": Option(0.9, "Probability of crossover when making a child.", float),
+    }
+
+    def __init__(self, space, objectives, *, seed: int = 0, **options):
+        super().__init__(space, objectives, seed=seed, **options)
+        if self.opts["population_size"] < 2 or not 0 <= self.opts["crossover_prob"] <= 1:
+            raise ConfigError(f"searcher nsga2: expected population_size >= 2 and crossover_prob in "
+                              f"[0, 1], found {self.opts['population_size']}, "
+                              f"{self.opts['crossover_prob']}")
+
+    def make_sampler(self, seed: int):
+        optuna = _optuna()
+        return optuna.samplers.NSGAIISampler(seed=seed,
+                                             population_size=self.opts["population_size"],
+                                             crossover_prob=self.opts["crossover_prob"])
+
+    def _system_attrs(self, result: Result) -> dict:
+        # optuna's rule (BaseGASampler.get_trial_generation): a trial joins the newest generation
+        # until that generation has population_size complete members.
+        gens = [g for g, t in zip(self._generations, self.trials) if t.state.name == "COMPLETE"]
+        top = max(gens, default=0)
+        generation = top if gens.count(top) < self.opts["population_size"] else top + 1
+        self._generations.append(generation)
+        return {"NSGAIISampler:generation": generation}
