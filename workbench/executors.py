@@ -4,8 +4,9 @@
 
 * :class:`InlineExecutor` — in the driver process (debugging; a crash takes the driver down).
 * :class:`ProcessExecutor` — persistent local worker processes (the default): crash isolation,
-  per-trial time-out (the worker is killed and replaced), data loaded once per worker, one slot
-  per device when devices are given.
+  per-trial time-out (the worker is killed and replaced), data loaded once per worker, slots
+  pinned to devices (``trials_per_gpu`` slots per GPU, see :func:`workbench.gpu.plan_slots`),
+  an out-of-memory trial retried once alone on its device.
 * ``workbench.ray_executor.RayExecutor`` — trials as Ray tasks on a cluster.
 """
 
@@ -20,6 +21,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.gpu import is_oom_error, plan_slots
 from workbench.jobs import Job, Outcome, run_job
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,8 @@ class InlineExecutor:
         self._done = []
 
 
-def _worker_main(conn: Connection, device: str | None, threads: int) -> None:
+def _worker_main(conn: Connection, device: str | None, threads: int,
+                 memory_limit_mb: float | None = None) -> None:
     """Worker process: receive jobs, send outcomes, until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops us
     import torch
@@ -67,6 +70,12 @@ def _worker_main(conn: Connection, device: str | None, threads: int) -> None:
     import workbench.tasks  # noqa: F401  (imports paid before the first trial's clock starts)
     import workbench.trainer  # noqa: F401
 
+    if device and device.startswith("cuda:"):
+        # the current device is where libraries put tensors they are not told about; without
+        # this, a worker pinned to cuda:1 would also open a context on cuda:0
+        torch.cuda.set_device(torch.device(device))
+    if memory_limit_mb:
+        _limit_address_space(memory_limit_mb)
     conn.send("ready")
     while True:
         try:
@@ -80,9 +89,25 @@ def _worker_main(conn: Connection, device: str | None, threads: int) -> None:
         conn.send(run_job(job))
 
 
+def _limit_address_space(extra_mb: float) -> None:
+    """Cap this process's address space at its current size + ``extra_mb`` (Linux): an
+    allocation past it fails inside torch as a real out-of-memory error, not a kill by the OS."""
+    import resource
+
+    with open("/proc/self/status") as f:
+        vm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
+    limit = vm_kb * 1024 + int(extra_mb * 2**20)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
 class _Slot:
-    def __init__(self, index: int, device: str | None, threads: int, ctx):
+    def __init__(self, index: int, device: str | None, threads: int, ctx,
+                 memory_limit_mb: float | None = None):
         self.index, self.device, self.threads, self.ctx = index, device, threads, ctx
+        self.memory_limit_mb = memory_limit_mb
         self.job: Job | None = None
         self.started = 0.0
         self.proc = None
@@ -90,7 +115,8 @@ class _Slot:
 
     def start(self) -> None:
         parent, child = self.ctx.Pipe(duplex=True)
-        self.proc = self.ctx.Process(target=_worker_main, args=(child, self.device, self.threads),
+        self.proc = self.ctx.Process(target=_worker_main,
+                                     args=(child, self.device, self.threads, self.memory_limit_mb),
                                      name=f"workbench-worker-{self.index}", daemon=True)
         self.proc.start()
         child.close()
@@ -124,40 +150,119 @@ class ProcessExecutor:
 
     ``timeout``: seconds a trial may run before its worker is killed (None: no limit).
     ``devices``: e.g. ``["cuda:0", "cuda:1"]``; slot i runs on ``devices[i % len(devices)]``.
+    ``trials_per_gpu``: an integer or ``"auto"``; when given, the slots are
+    ``plan_slots(devices, trials_per_gpu, trial_mb=trial_mb)`` and ``workers`` is ignored.
+    ``memory_limit_mb``: cap each worker's address space at its size after start-up plus this
+    many MiB (Linux, CPU devices only: CUDA maps far more address space than it uses).
+    ``retry_oom``: a trial that ran out of memory while its device had other slots is held back
+    and run again alone on that device (no other trial starts there until it ends); its result
+    carries ``metrics["retried_alone"]``, and a second out-of-memory error reads
+    ``out of memory (also when run alone): ...``.
     """
 
     name = "process"
 
     def __init__(self, workers: int = 1, *, timeout: float | None = None,
-                 devices: list[str] | None = None, threads_per_worker: int | None = None):
+                 devices: list[str] | None = None, threads_per_worker: int | None = None,
+                 trials_per_gpu: int | str | None = None, trial_mb: float | None = None,
+                 memory_limit_mb: float | None = None, retry_oom: bool = True):
         if workers < 1:
             raise ConfigError(f"--workers: expected >= 1, found {workers}")
         if timeout is not None and timeout <= 0:
             raise ConfigError(f"--timeout: expected seconds > 0, found {timeout}")
-        self.slots = workers
+        if trials_per_gpu is not None:
+            names = plan_slots(devices, trials_per_gpu, trial_mb=trial_mb)
+        else:
+            names = [devices[i % len(devices)] if devices else None for i in range(workers)]
+        if memory_limit_mb is not None:
+            if memory_limit_mb <= 0:
+                raise ConfigError(f"memory_limit_mb: expected > 0, found {memory_limit_mb}")
+            if any(n and not n.startswith("cpu") for n in names):
+                raise ConfigError(f"memory_limit_mb: expected CPU devices only, found {names}")
+        self.slots = len(names)
         self.timeout = timeout
-        threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+        self.retry_oom = retry_oom
+        # slots share the cores: split them, so K workers do not oversubscribe the CPU K times
+        threads = threads_per_worker or max(1, (os.cpu_count() or 1) // self.slots)
         ctx = mp.get_context("spawn")  # fork would copy CUDA state and threads: unsafe
-        self._slots = [_Slot(i, devices[i % len(devices)] if devices else None, threads, ctx)
-                       for i in range(workers)]
+        self._slots = [_Slot(i, name, threads, ctx, memory_limit_mb)
+                       for i, name in enumerate(names)]
+        # OOM'd jobs waiting for their device to empty: (job, first outcome, device)
+        self._held: list[tuple[Job, Outcome, str | None]] = []
+        self._retrying: dict[tuple[str, int], str] = {}  # (study, number) -> first error
+
+    @property
+    def devices(self) -> list[str | None]:
+        """The device of each slot, in slot order."""
+        return [s.device for s in self._slots]
+
+    # -- slot bookkeeping ---------------------------------------------------------------------
+    def _exclusive(self) -> set[str | None]:
+        """Devices reserved for an out-of-memory retry: held back, or running alone."""
+        held = {device for _, _, device in self._held}
+        running = {s.device for s in self._slots
+                   if s.job is not None and (s.job.study, s.job.number) in self._retrying}
+        return held | running
+
+    def _shared(self, device: str | None) -> bool:
+        return sum(s.device == device for s in self._slots) > 1
 
     def free_slots(self) -> int:
-        return sum(s.job is None for s in self._slots)
+        exclusive = self._exclusive()
+        return sum(s.job is None and s.device not in exclusive for s in self._slots)
 
     def running(self) -> list[Job]:
-        return [s.job for s in self._slots if s.job is not None]
+        return [s.job for s in self._slots if s.job is not None] + [j for j, _, _ in self._held]
 
     def submit(self, job: Job) -> None:
-        slot = next((s for s in self._slots if s.job is None), None)
-        if slot is None:
+        exclusive = self._exclusive()
+        free = [s for s in self._slots if s.job is None and s.device not in exclusive]
+        if not free:
             raise RuntimeError("submit() without a free slot")
+        busy = {}
+        for s in self._slots:
+            busy[s.device] = busy.get(s.device, 0) + (s.job is not None)
+        # the least loaded device first: with fewer jobs than slots, every GPU still gets work
+        self._start(min(free, key=lambda s: (busy[s.device], s.index)), job)
+
+    def _start(self, slot: _Slot, job: Job) -> None:
         if slot.proc is None or not slot.proc.is_alive():
             slot.kill()
             slot.start()
         slot.job, slot.started = job, time.monotonic()
         slot.conn.send(job)
 
+    def _dispatch_held(self) -> None:
+        """Start each held job once nothing else runs on its device."""
+        for held in list(self._held):
+            job, outcome, device = held
+            if any(s.job is not None for s in self._slots if s.device == device):
+                continue
+            slot = next(s for s in self._slots if s.device == device)
+            self._held.remove(held)
+            self._retrying[(job.study, job.number)] = outcome.error or ""
+            log.info("trial %s/%d: out of memory beside other trials; retrying alone on %s",
+                     job.study, job.number, device or "the default device")
+            self._start(slot, job)
+
+    def _finish(self, slot: _Slot, job: Job, outcome: Outcome) -> tuple[Job, Outcome] | None:
+        """Retry bookkeeping for one finished job: None when it is held back for a retry."""
+        key = (job.study, job.number)
+        oom = outcome.state == "failed" and is_oom_error(outcome.error)
+        if key in self._retrying:
+            first = self._retrying.pop(key)
+            metrics = {**outcome.metrics, "retried_alone": True, "first_error": first}
+            error = outcome.error
+            if oom:
+                error = f"out of memory (also when run alone): {outcome.error}"
+            return job, replace(outcome, metrics=metrics, error=error)
+        if oom and self.retry_oom and self._shared(slot.device):
+            self._held.append((job, outcome, slot.device))
+            return None
+        return job, outcome
+
     def wait(self, timeout: float | None = None) -> list[tuple[Job, Outcome]]:
+        self._dispatch_held()
         busy = [s for s in self._slots if s.job is not None]
         if not busy:
             return []
@@ -174,7 +279,7 @@ class ProcessExecutor:
             if slot.index in seen or slot.job is None:
                 continue
             seen.add(slot.index)
-            done.append(self._collect(slot))
+            done.append((slot, *self._collect(slot)))
         now = time.monotonic()
         for slot in busy:
             if slot.index in seen or slot.job is None or self.timeout is None:
@@ -183,10 +288,12 @@ class ProcessExecutor:
                 job = slot.job
                 slot.kill()
                 slot.job = None
-                done.append((job, Outcome("failed", error=f"timed out after {self.timeout:g}s "
-                                                          f"(worker killed)",
-                                          worker=f"slot{slot.index}", duration_s=now - slot.started)))
-        return done
+                done.append((slot, job, Outcome(
+                    "failed", error=f"timed out after {self.timeout:g}s (worker killed)",
+                    worker=f"slot{slot.index}", duration_s=now - slot.started)))
+        results = [r for r in (self._finish(*d) for d in done) if r is not None]
+        self._dispatch_held()  # a device may have just emptied: start its retry now
+        return results
 
     def _collect(self, slot: _Slot) -> tuple[Job, Outcome]:
         job = slot.job
@@ -217,14 +324,29 @@ class ProcessExecutor:
 
 
 def make_executor(kind: str, *, workers: int = 1, timeout: float | None = None,
-                  devices: list[str] | None = None, **ray_options):
-    """``inline`` | ``process`` | ``ray``."""
+                  devices: list[str] | None = None, trials_per_gpu: int | str | None = None,
+                  trial_mb: float | None = None, memory_limit_mb: float | None = None,
+                  **ray_options):
+    """``inline`` | ``process`` | ``ray``.
+
+    ``trials_per_gpu`` (process): slots per device, an integer or ``"auto"`` (overrides
+    ``workers``); for Ray an integer K becomes ``gpus_per_trial=1/K`` unless that is given.
+    """
     if kind == "inline":
         return InlineExecutor(devices[0] if devices else None)
     if kind == "process":
-        return ProcessExecutor(workers, timeout=timeout, devices=devices)
+        return ProcessExecutor(workers, timeout=timeout, devices=devices,
+                               trials_per_gpu=trials_per_gpu, trial_mb=trial_mb,
+                               memory_limit_mb=memory_limit_mb)
     if kind == "ray":
         from workbench.ray_executor import RayExecutor
 
+        if trials_per_gpu is not None:
+            if trials_per_gpu == "auto":
+                raise ConfigError("--trials-per-gpu: expected an integer with the ray executor "
+                                  "(Ray places trials by gpus_per_trial), found 'auto'")
+            from workbench.gpu import _parse_k
+
+            ray_options.setdefault("gpus_per_trial", 1 / _parse_k(trials_per_gpu))
         return RayExecutor(workers=workers, timeout=timeout, **ray_options)
     raise ConfigError(f"--executor: expected inline, process or ray, found {kind!r}")

@@ -20,6 +20,8 @@ import dataclasses
 import logging
 import math
 import time
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import torch
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.devices import (
+    configure_cuda,
     device_name,
     precision_name,
     select_device,
@@ -41,6 +44,7 @@ COMPLETE, FAILED = "complete", "failed"
 NAN_CHECK_EVERY = 50  # steps between host syncs that look for a non-finite loss
 DEFAULT_LR = {"adamw": 1e-3, "sgd": 0.05}
 DEFAULT_WEIGHT_DECAY = {"adamw": 0.01, "sgd": 5e-4}
+COMPILE_CACHE_SIZE = 4  # compiled candidates kept per worker (below dynamo's recompile limit, 8)
 
 __all__ = ["Budget", "EvalResult", "evaluate", "select_device"]
 
@@ -53,7 +57,9 @@ class Budget:
     ``max_seconds`` of training (checked after every step; the model is still evaluated).
     ``lr``/``weight_decay`` default per optimizer: AdamW 1e-3 / 0.01, SGD (Nesterov momentum 0.9)
     0.05 / 5e-4. ``schedule`` is per step: ``cosine`` (to 0 at the planned last step),
-    ``constant``, or ``step`` (x0.1 at 50% and 75% of the planned steps).
+    ``constant``, or ``step`` (x0.1 at 50% and 75% of the planned steps). ``compile``: train
+    through ``torch.compile`` (``True``: the inductor backend; a string names another backend,
+    e.g. ``"aot_eager"``); see :func:`evaluate`.
 
     >>> Budget(optimizer="sgd").learning_rate
     0.05
@@ -74,6 +80,7 @@ class Budget:
     schedule: str = "cosine"
     grad_clip: float | None = 5.0
     label_smoothing: float = 0.0
+    compile: bool | str = False
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, expected: str) -> None:
@@ -92,6 +99,8 @@ class Budget:
              "in cosine, constant, step")
         need(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "> 0 or None")
         need(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
+        need(isinstance(self.compile, bool) or (isinstance(self.compile, str) and self.compile),
+             "compile", "true, false or a torch.compile backend name")
 
     @property
     def learning_rate(self) -> float:
@@ -138,10 +147,12 @@ class _Progress:
         self.batch_size = 0
         self.curve: list[dict] = []
         self.metrics: dict = {}
+        self.compile_key: tuple | None = None
 
 
 def evaluate(arch, task, budget: Budget = Budget(), *, device: str | torch.device = "auto",
-             seed: int = 0, amp: str = "auto", keep_weights: bool = False) -> EvalResult:
+             seed: int = 0, amp: str = "auto", keep_weights: bool = False,
+             compile: bool | str | None = None) -> EvalResult:
     """Compile ``arch`` (weights from ``seed``), train it on ``task`` within ``budget``, evaluate.
 
     Batches are drawn by a ``torch.Generator`` seeded with ``seed``, so on CPU the same seed gives
@@ -151,27 +162,146 @@ def evaluate(arch, task, budget: Budget = Budget(), *, device: str | torch.devic
     (CUDA: ``max_memory_allocated``; elsewhere the deterministic estimate of
     :func:`workbench.metrics.estimate_training_memory_mb`), ``wall_time_s``, ``epochs`` (completed),
     ``steps``, ``batch_size``, ``device``, ``precision``.
+
+    The task's tensors are copied to the device once per process and kept (see
+    :func:`_on_device`); on CUDA, convolution inputs and weights are channels-last and the
+    optimizer is the fused one (no per-step host sync, also under fp16's gradient scaler).
+
+    ``compile`` (default ``budget.compile``): train through ``torch.compile`` (``True``: inductor;
+    a string: that backend). Only the training step is compiled; evaluation and latency run the
+    same weights eagerly (an eval-mode graph would double the compile time for a few batches).
+    Compiled modules are cached per process by architecture hash, device, precision and backend,
+    so another trial of the same architecture (a new seed or fidelity) loads its initial weights
+    into the cached module and compiles nothing. When compilation fails the trial goes on eagerly.
+    Metrics ``compiled`` (bool), ``compile_backend``, ``compile_cached`` and ``compile_s`` (the
+    first compiled step, compilation included) or ``compile_error`` (one line) say what happened.
     """
     dev = select_device(device)
     dtype = select_precision(amp, dev)
+    backend = _backend(budget.compile if compile is None else compile)
+    if dev.type == "cuda":
+        configure_cuda()
     progress = _Progress()
     progress.metrics.update(device=device_name(dev), precision=precision_name(dtype))
     t0 = time.perf_counter()
     failed, model = False, None
     try:
         model = _build(arch, task, seed, progress)
-        state_dict = _train(model, task, budget, dev, dtype, seed, progress, keep_weights)
+        state_dict = _train(model, task, budget, dev, dtype, seed, progress, keep_weights,
+                            backend, arch.hash)
         return EvalResult(COMPLETE, _finish(progress, t0), tuple(progress.curve),
                           state_dict=state_dict)
     except Exception as exc:  # a failed candidate is a result, never a crash
         failed = True
         error = _describe(exc, progress, dev)
         log.info("trial failed (%s): %s", arch.hash, error)
+        # a failed trial's compiled module may hold broken state; after an OOM drop them all,
+        # their memory is what the next trial needs
+        _forget_compiled(progress.compile_key, everything=_is_oom(exc))
         return EvalResult(FAILED, _finish(progress, t0), tuple(progress.curve), error=error)
     finally:
         if failed and dev.type == "cuda":
             model = None  # drop the last reference first, so its blocks can be released
             torch.cuda.empty_cache()  # give an OOM'd trial's memory back before the next trial
+
+
+# -- per-process caches: the task on the device, compiled candidates ------------------------------
+_DEVICE_TASK: list = []  # [(weakref to the source task, device, task on device)], at most one
+_COMPILED: OrderedDict[tuple, tuple[nn.Module, nn.Module]] = OrderedDict()  # key -> (eager, compiled)
+_COMPILE_FAILED: dict[tuple, str] = {}  # key -> error: do not pay a failing compilation twice
+
+
+def _on_device(task, dev: torch.device):
+    """``task`` with its tensors on ``dev``, copied once per process and kept for the next trials
+    (a worker keeps one task, see ``workbench.jobs``): the copy is the same object as long as the
+    source task is. One copy at a time keeps device memory flat."""
+    if task.x_train.device == dev:
+        return task
+    if _DEVICE_TASK:
+        source, where, moved = _DEVICE_TASK[0]
+        if source() is task and where == dev:
+            return moved
+    _DEVICE_TASK.clear()  # release the old copy before making the new one
+    moved = task.to(dev)
+    _DEVICE_TASK.append((weakref.ref(task), dev, moved))
+    return moved
+
+
+def _backend(value: bool | str) -> str | None:
+    """The torch.compile backend for a ``compile`` option (None: eager); unknown -> ConfigError."""
+    if value is False or value is None:
+        return None
+    backend = "inductor" if value is True else str(value)
+    from torch import _dynamo
+
+    if backend not in _dynamo.list_backends(exclude_tags=()):
+        common = ", ".join(sorted(_dynamo.list_backends()))
+        raise ConfigError(f"expected compile true, false or a torch.compile backend "
+                          f"(e.g. {common}), found {value!r}")
+    return backend
+
+
+def _compiled_pair(model: nn.Module, key: tuple, progress: _Progress, to_device):
+    """(eager module, module to train through) for ``model``, from the cache when possible.
+
+    ``to_device`` moves a fresh model to the training device. On a cache hit the fresh model's
+    initial weights (this trial's seed) are copied into the cached module, whose compiled graphs
+    stay valid: same parameter objects, shapes and dtypes."""
+    progress.metrics.update(compile_backend=key[-1])
+    if key in _COMPILE_FAILED:
+        progress.metrics.update(compiled=False, compile_cached=True,
+                                compile_error=_COMPILE_FAILED[key])
+        model = to_device(model)
+        return model, model
+    hit = _COMPILED.get(key)
+    if hit is not None:
+        eager, compiled = hit
+        eager.load_state_dict(model.state_dict())
+        _COMPILED.move_to_end(key)
+        progress.compile_key = key
+        progress.metrics.update(compiled=True, compile_cached=True)
+        return eager, compiled
+    if len(_COMPILED) >= COMPILE_CACHE_SIZE:
+        # every cached candidate holds guard entries on code objects all candidates share (the
+        # compiler's module classes); past dynamo's recompile limit they would silently run
+        # eagerly, so start over rather than evict one
+        from torch import _dynamo
+
+        _COMPILED.clear()
+        _dynamo.reset()
+    model = to_device(model)
+    compiled = torch.compile(model, backend=key[-1])
+    _COMPILED[key] = (model, compiled)
+    progress.compile_key = key
+    progress.metrics.update(compiled=True, compile_cached=False)
+    return model, compiled
+
+
+def _compile_failed(progress: _Progress, why: str) -> None:
+    """Record a compilation that failed (the trial goes on eagerly) and remember it."""
+    key = progress.compile_key
+    message = " ".join(why.split()).split(" Set TORCHDYNAMO_VERBOSE")[0][:300]
+    log.warning("torch.compile failed, training eagerly: %s", message)
+    progress.metrics.update(compiled=False, compile_error=message)
+    _forget_compiled(key)
+    if len(_COMPILE_FAILED) > 256:
+        _COMPILE_FAILED.clear()
+    _COMPILE_FAILED[key] = message
+
+
+def _forget_compiled(key: tuple | None, *, everything: bool = False) -> None:
+    if everything:
+        _COMPILED.clear()
+    elif key is not None:
+        _COMPILED.pop(key, None)
+
+
+def _graph_count() -> int:
+    """Graphs dynamo has compiled in this process: unchanged after a first compiled call means
+    dynamo ran the model eagerly (e.g. past its recompile limit) without raising."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
 
 
 def _build(arch, task, seed: int, progress: _Progress) -> nn.Module:
@@ -192,18 +322,19 @@ def _build(arch, task, seed: int, progress: _Progress) -> nn.Module:
     return model
 
 
-def _optimizer(model: nn.Module, budget: Budget, total_steps: int):
+def _optimizer(model: nn.Module, budget: Budget, total_steps: int, fused: bool = False):
     """Optimizer and per-step LR schedule. Weight decay skips biases and norm parameters (1-D
-    tensors): decaying them only hurts."""
+    tensors): decaying them only hurts. ``fused`` (CUDA): one kernel for all parameters, and
+    fp16's gradient scaler hands it the inf check as a tensor instead of syncing every step."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decay, "weight_decay": budget.decay},
               {"params": no_decay, "weight_decay": 0.0}]
     if budget.optimizer == "sgd":
         opt = torch.optim.SGD(groups, lr=budget.learning_rate, momentum=budget.momentum,
-                              nesterov=budget.momentum > 0)
+                              nesterov=budget.momentum > 0, fused=fused or None)
     else:
-        opt = torch.optim.AdamW(groups, lr=budget.learning_rate)
+        opt = torch.optim.AdamW(groups, lr=budget.learning_rate, fused=fused or None)
 
     def factor(step: int) -> float:
         progress = min(step / max(total_steps, 1), 1.0)
@@ -216,15 +347,42 @@ def _optimizer(model: nn.Module, budget: Budget, total_steps: int):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+def _forward_backward(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, autocast: dict,
+                      optimizer, scaler, label_smoothing: float,
+                      progress: _Progress) -> torch.Tensor:
+    """Loss of one batch (not synced to the host), gradients accumulated into fresh buffers."""
+    progress.phase = "forward"
+    with torch.autocast(**autocast):
+        logits = model(xb)  # [B, classes]
+    loss = F.cross_entropy(logits.float(), yb, label_smoothing=label_smoothing)
+    progress.phase = "backward"
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    return loss
+
+
 def _train(model: nn.Module, task, budget: Budget, dev: torch.device, dtype: torch.dtype,
-           seed: int, progress: _Progress, keep_weights: bool) -> dict | None:
+           seed: int, progress: _Progress, keep_weights: bool, backend: str | None = None,
+           arch_hash: str = "") -> dict | None:
     from workbench.metrics import estimate_training_memory_mb, measure_latency
 
     progress.phase = "setup"
-    task = task.to(dev)  # once: every batch below is gathered on the device
+    task = _on_device(task, dev)  # once per process: every batch below is gathered on the device
+    # channels-last makes cuDNN's convolutions use tensor cores without transposes; off CUDA it
+    # only costs copies
     channels_last = dev.type == "cuda" and len(task.input_shape) == 3
     memory_format = torch.channels_last if channels_last else torch.preserve_format
-    model = model.to(dev, memory_format=memory_format)
+
+    def to_device(m: nn.Module) -> nn.Module:
+        return m.to(dev, memory_format=memory_format)
+
+    if backend:
+        progress.phase = "torch.compile"
+        key = (arch_hash, device_name(dev), str(memory_format), precision_name(dtype), backend)
+        model, step_model = _compiled_pair(model, key, progress, to_device)
+    else:
+        model = step_model = to_device(model)
+    verify_compile = step_model is not model and not progress.metrics.get("compile_cached")
     n = len(task.y_train)
     bs = min(budget.batch_size, n)
     # the last partial batch is dropped: a batch of one breaks BatchNorm, and equal batches keep
@@ -233,7 +391,7 @@ def _train(model: nn.Module, task, budget: Budget, dev: torch.device, dtype: tor
     planned = steps_per_epoch * budget.epochs
     planned = min(planned, budget.max_steps) if budget.max_steps else planned
     progress.batch_size = bs
-    optimizer, schedule = _optimizer(model, budget, planned)
+    optimizer, schedule = _optimizer(model, budget, planned, fused=dev.type == "cuda")
     scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
     autocast = dict(device_type=dev.type, dtype=dtype, enabled=dtype != torch.float32)
     gen = torch.Generator().manual_seed(seed)  # CPU generator: same batches on every device
@@ -256,13 +414,28 @@ def _train(model: nn.Module, task, budget: Budget, dev: torch.device, dtype: tor
             xb, yb = task.x_train[idx], task.y_train[idx]  # [B, C, H, W], [B]
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            progress.phase = "forward"
-            with torch.autocast(**autocast):
-                logits = model(xb)  # [B, classes]
-            loss = F.cross_entropy(logits.float(), yb, label_smoothing=budget.label_smoothing)
-            progress.phase = "backward"
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            args = (xb, yb, autocast, optimizer, scaler, budget.label_smoothing, progress)
+            if step_model is model:
+                loss = _forward_backward(model, *args)
+            else:
+                try:
+                    graphs, t_step = _graph_count(), time.perf_counter()
+                    loss = _forward_backward(step_model, *args)
+                    if verify_compile:  # the first compiled step: compilation happened here
+                        verify_compile = False
+                        synchronize(dev)
+                        progress.metrics["compile_s"] = time.perf_counter() - t_step
+                        if _graph_count() == graphs:
+                            _compile_failed(progress, "torch.compile produced no graph")
+                            step_model = model
+                except Exception as exc:
+                    if _is_oom(exc):
+                        raise  # the candidate does not fit: compiled or not, it fails
+                    # compilation (forward, or the lazily compiled backward) broke: redo the step
+                    # eagerly; nothing was applied yet (the optimizer steps below)
+                    _compile_failed(progress, f"{type(exc).__name__}: {exc}")
+                    step_model = model
+                    loss = _forward_backward(model, *args)
             progress.phase = "optimizer step"
             if budget.grad_clip:
                 scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
@@ -349,8 +522,12 @@ def _score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, 
 
 
 def _is_oom(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, Python's MemoryError, or an allocator's message (CPU:
+    ``DefaultCPUAllocator: can't allocate memory``)."""
+    from workbench.gpu import is_oom_error
+
     oom = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-    return isinstance(exc, (oom, MemoryError)) or "out of memory" in str(exc).lower()
+    return isinstance(exc, (oom, MemoryError)) or is_oom_error(str(exc))
 
 
 def _describe(exc: BaseException, progress: _Progress, dev: torch.device) -> str:
