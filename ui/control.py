@@ -1,0 +1,252 @@
+"""Create, start, stop and resume searches from the UI.
+
+A search runs in its own detached process (``python -m workbench resume NAME --storage URL
+--quiet``, a new session), so closing the browser or restarting the UI does not stop it. The
+driver's pid and host are recorded in the study config (key ``driver``); everything else the UI
+shows is read back from the database, so a restarted UI recovers the state of every search.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# Processes started by this UI process; polled so that finished drivers are reaped (a zombie
+# would otherwise still answer ``kill(pid, 0)`` and look alive).
+_CHILDREN: dict[int, subprocess.Popen] = {}
+
+ACTIVE = ("running", "stopping")
+
+
+# -- driver liveness -------------------------------------------------------------------------------
+def _pid_alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    try:  # a zombie has exited; only its parent has not reaped it yet
+        return stat.read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def driver_alive(config: dict[str, Any], name: str) -> bool | None:
+    """True/False for a driver recorded on this host; None when it runs elsewhere or is unknown."""
+    info = config.get("driver") or {}
+    pid, host = info.get("pid"), info.get("host")
+    if not pid or host != socket.gethostname():
+        return None
+    if not _pid_alive(int(pid)):
+        return False
+    try:  # the pid may have been reused by an unrelated process since
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True
+    return name.encode() in cmdline
+
+
+def study_state(status: str, config: dict[str, Any], name: str) -> str:
+    """What the UI calls a study's state: the stored status, corrected by the driver's liveness.
+
+    ``running`` whose driver process is gone (killed, machine rebooted) becomes ``driver gone``
+    (resume it); a freshly started driver that has not marked the study yet is ``starting``.
+    """
+    alive = driver_alive(config, name)
+    if status in ACTIVE:
+        if alive is False:
+            return "driver gone"
+        if alive is None and (config.get("driver") or {}).get("host"):
+            return f"{status} on {config['driver']['host']}"
+        return status
+    if alive:
+        return "starting"
+    return status
+
+
+# -- starting and stopping ---------------------------------------------------------------------------
+def log_path(storage_url: str, name: str) -> Path:
+    """Where a study's driver logs: next to an SQLite file, else in ~/.cache/workbench/logs."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(storage_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        db = Path(url.database).expanduser().resolve()
+        folder = db.with_name(db.name + "-logs")
+    else:
+        folder = Path.home() / ".cache" / "workbench" / "logs"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return folder / f"{safe}.log"
+
+
+def start(storage, name: str) -> str:
+    """Start (or resume) the study's driver in a detached background process; a message."""
+    from sqlalchemy.engine import make_url
+
+    rec = storage.get_study(name)
+    url = make_url(storage.url)
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise ConfigError("start: expected a database file or server that a background process "
+                          f"can open, found the in-memory database {storage.url!r}")
+    if driver_alive(rec.config, name):
+        return f"study {name} is already running (driver pid {rec.config['driver']['pid']})"
+    if rec.status == "stopping":  # a dead driver's stop request must not stop the new one
+        storage.set_study_status(name, "stopped")
+    path = log_path(storage.url, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "workbench", "resume", name, "--storage", storage.url, "--quiet"]
+    with open(path, "ab") as out:
+        out.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd[1:])}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    _CHILDREN[proc.pid] = proc
+    config = dict(storage.get_study(name).config)
+    config["driver"] = {"pid": proc.pid, "host": socket.gethostname(), "log": str(path),
+                        "started_at": time.time()}
+    storage.update_study_config(name, config)
+    log.info("started driver of %s (pid %d), log %s", name, proc.pid, path)
+    return f"started study {name} in the background (pid {proc.pid}; log {path})"
+
+
+def stop(storage, name: str) -> str:
+    """Ask the driver to stop after its trials in flight; a dead driver's study is marked stopped."""
+    from workbench.study import request_stop
+
+    rec = storage.get_study(name)
+    alive = driver_alive(rec.config, name)
+    if rec.status not in ACTIVE:
+        if not alive:
+            return f"study {name} is not running ({rec.status})"
+        # Still starting up: the driver marks the study "running" when it starts, which would
+        # overwrite a "stopping" written now; interrupt it instead (it re-queues and exits).
+        os.killpg(int(rec.config["driver"]["pid"]), signal.SIGINT)
+        return f"study {name}: interrupted its driver while it was starting"
+    if alive is False:
+        storage.set_study_status(name, "stopped")
+        return f"study {name}: its driver was gone; marked stopped (resume to continue)"
+    request_stop(storage, name)
+    running = storage.count_trials(name)["running"]
+    return f"stop requested for {name}: the driver stops after the {running} trial(s) in flight"
+
+
+def resume(storage, name: str, extra_trials: int = 0) -> str:
+    """Start the driver again, optionally raising the trial budget by ``extra_trials``."""
+    extra = int(extra_trials or 0)
+    if extra < 0:
+        raise ConfigError(f"extra trials: expected a number >= 0, found {extra}")
+    if extra:
+        config = dict(storage.get_study(name).config)
+        if config.get("trials") is not None:
+            config["trials"] = int(config["trials"]) + extra
+            storage.update_study_config(name, config)
+    return start(storage, name)
+
+
+# -- creating studies ----------------------------------------------------------------------------
+def searcher_classes() -> dict[str, type]:
+    """Searcher name -> class for every registered searcher whose module imports here.
+
+    Loaded one by one: an optional searcher whose library (or module) is missing is left out
+    instead of breaking the whole list.
+    """
+    import importlib
+
+    from workbench.searchers import SEARCHERS
+
+    out = {}
+    for name, target in sorted(SEARCHERS.items()):
+        module, _, cls = target.partition(":")
+        try:
+            out[name] = getattr(importlib.import_module(module), cls)
+        except (ImportError, AttributeError) as exc:
+            log.info("searcher %s unavailable: %s", name, exc)
+    return out
+
+
+def option_rows(searcher: str) -> list[list[str]]:
+    """[[option, value, help], ...] for the form's editable options table."""
+    cls = searcher_classes().get(searcher)
+    if cls is None:
+        return []
+    return [[k, _show(o.default), f"{o.help} ({o.type.__name__})"] for k, o in cls.options.items()]
+
+
+def _show(value: Any) -> str:
+    return "" if value is None else json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def parse_option_rows(searcher: str, rows: list[list[Any]]) -> dict[str, Any]:
+    """Options whose value differs from the default; values parsed as JSON where they parse."""
+    cls = searcher_classes().get(searcher)
+    if cls is None:
+        raise ConfigError(f"searcher: expected one of {', '.join(searcher_classes())}, "
+                          f"found {searcher!r}")
+    out: dict[str, Any] = {}
+    for row in rows or []:
+        if not row or not str(row[0]).strip():
+            continue
+        key, raw = str(row[0]).strip(), "" if len(row) < 2 or row[1] is None else str(row[1])
+        if key not in cls.options:
+            raise ConfigError(f"searcher {searcher}: expected options "
+                              f"{', '.join(cls.options) or '(none)'}, found {key!r}")
+        if raw.strip() == _show(cls.options[key].default):
+            continue
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw.strip()
+    return out
+
+
+def create(storage, *, name: str, space: str, task: str, searcher: str,
+           option_table: list[list[Any]], seeds: list[str], objectives: str, trials: int,
+           epochs: int, workers: int, seed: int, evaluator: str = "",
+           keep_weights: str = "none") -> str:
+    """Validate the form and store a new study; the study's name.
+
+    Seed architectures go into evolution's ``seeds`` option (its initial population); for any
+    other searcher they are queued as the first trials.
+    """
+    from workbench.spaces import get_space
+    from workbench.study import StudyConfig, create_study, enqueue, parse_objectives
+
+    options = parse_option_rows(searcher, option_table)
+    cls = searcher_classes()[searcher]
+    seeds = [s for s in (seeds or []) if s]
+    if seeds and "seeds" in cls.options:
+        options["seeds"] = ",".join(seeds)
+    for label, value, low in (("trials", trials, 1), ("epochs", epochs, 1),
+                              ("workers", workers, 1)):
+        if value is None or int(value) != value or int(value) < low:
+            raise ConfigError(f"{label}: expected an integer >= {low}, found {value!r}")
+    cfg = StudyConfig(space=space, task=task, searcher=searcher, searcher_options=options,
+                      objectives=parse_objectives(objectives or "acc"), trials=int(trials),
+                      budget={"epochs": int(epochs)}, seed=int(seed or 0), workers=int(workers),
+                      evaluator=(evaluator or "").strip() or None, keep_weights=keep_weights)
+    name = (name or "").strip() or f"{space}-{searcher}-{time.strftime('%Y%m%d-%H%M%S')}"
+    rec = create_study(storage, name, cfg)
+    if seeds and "seeds" not in cls.options:
+        c = StudyConfig.from_dict(rec.config)
+        sp = get_space(c.space, c.input_shape, c.num_classes, **c.space_options)
+        for s in seeds:
+            enqueue(storage, name, sp.seed(s))
+    return name
