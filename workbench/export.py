@@ -36,16 +36,20 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from workbench.architecture import Architecture
-from workbench.errors import ConfigError, InvalidArchitecture, NotFound
-from workbench.export_source import UnsupportedExport, check_source, to_python_source
+from workbench.errors import ConfigError, InvalidArchitecture, NotFound, WorkbenchError
+
+if TYPE_CHECKING:  # torch is imported where it is used, so the CLI checks arguments instantly
+    import torch
+    from torch import nn
 
 log = logging.getLogger(__name__)
+
+
+class UnsupportedExport(WorkbenchError, ValueError):
+    """An export format cannot represent this architecture (the message says why)."""
 
 FORMATS = ("json", "py", "torchscript", "pt2", "onnx", "weights", "svg")
 SUFFIXES = {"json": ".json", "py": ".py", "torchscript": ".pt", "pt2": ".pt2", "onnx": ".onnx",
@@ -56,6 +60,13 @@ EXAMPLE_BATCH = 2
 
 __all__ = ["FORMATS", "UnsupportedExport", "build_model", "check_writable", "export",
            "export_bytes", "load_weights", "to_python_source"]
+
+
+def to_python_source(arch: Architecture, model: nn.Module | None = None) -> str:
+    """Standalone PyTorch source for ``arch`` (see :mod:`workbench.export_source`)."""
+    from workbench.export_source import to_python_source as generate
+
+    return generate(arch, model)
 
 
 def check_format(fmt: str) -> str:
@@ -168,6 +179,8 @@ def _why(exc: BaseException) -> str:
 
 # -- formats --------------------------------------------------------------------------------------
 def _example(arch: Architecture) -> torch.Tensor:
+    import torch
+
     gen = torch.Generator().manual_seed(0)
     return torch.randn(EXAMPLE_BATCH, *arch.input_shape, generator=gen)
 
@@ -185,6 +198,8 @@ def _json(arch: Architecture, model: Callable[[], nn.Module], seed: int,
 
 
 def _py(arch: Architecture, model: Callable[[], nn.Module], seed: int, metrics: Any) -> bytes:
+    from workbench.export_source import check_source
+
     m = model()
     source = to_python_source(arch, m)
     check_source(source, m)
@@ -204,6 +219,8 @@ def _weights(arch: Architecture, model: Callable[[], nn.Module], seed: int, metr
 
 def _torchscript(arch: Architecture, model: Callable[[], nn.Module], seed: int,
                  metrics: Any) -> bytes:
+    import torch
+
     buf = io.BytesIO()
     try:
         with _quiet(), torch.no_grad():
@@ -217,6 +234,8 @@ def _torchscript(arch: Architecture, model: Callable[[], nn.Module], seed: int,
 
 def _exported_program(arch: Architecture, m: nn.Module):
     """torch.export with a dynamic batch dimension, or a static one where the graph needs it."""
+    import torch
+
     x = _example(arch)
     batch = {0: torch.export.Dim("batch", min=1, max=65536)}
     try:
@@ -228,6 +247,8 @@ def _exported_program(arch: Architecture, m: nn.Module):
 
 
 def _pt2(arch: Architecture, model: Callable[[], nn.Module], seed: int, metrics: Any) -> bytes:
+    import torch
+
     buf = io.BytesIO()
     try:
         with _quiet():
@@ -240,6 +261,7 @@ def _pt2(arch: Architecture, model: Callable[[], nn.Module], seed: int, metrics:
 
 def _onnx(arch: Architecture, model: Callable[[], nn.Module], seed: int, metrics: Any) -> bytes:
     import onnx
+    import torch
 
     m, x = model(), _example(arch)
     errors = []

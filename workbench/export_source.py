@@ -39,12 +39,8 @@ from torch import nn
 
 from workbench import ops
 from workbench.architecture import Architecture
-from workbench.errors import InvalidArchitecture, WorkbenchError
-
-
-class UnsupportedExport(WorkbenchError, ValueError):
-    """An export format cannot represent this architecture (the message says why)."""
-
+from workbench.errors import InvalidArchitecture
+from workbench.export import UnsupportedExport
 
 Var = str | list[str]  # the variable(s) holding a tensor or a list of tensors in ``forward``
 
