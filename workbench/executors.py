@@ -313,6 +313,8 @@ class ProcessExecutor:
                             worker=f"slot{slot.index}", duration_s=time.monotonic() - slot.started)
 
     def shutdown(self) -> None:
+        self._held.clear()  # held retries are in flight for the caller: requeued on resume
+        self._retrying.clear()
         for slot in self._slots:
             if slot.proc is not None and slot.proc.is_alive() and slot.job is None:
                 try:
@@ -339,8 +341,6 @@ def make_executor(kind: str, *, workers: int = 1, timeout: float | None = None,
                                trials_per_gpu=trials_per_gpu, trial_mb=trial_mb,
                                memory_limit_mb=memory_limit_mb)
     if kind == "ray":
-        from workbench.ray_executor import RayExecutor
-
         if trials_per_gpu is not None:
             if trials_per_gpu == "auto":
                 raise ConfigError("--trials-per-gpu: expected an integer with the ray executor "
@@ -348,5 +348,7 @@ def make_executor(kind: str, *, workers: int = 1, timeout: float | None = None,
             from workbench.gpu import _parse_k
 
             ray_options.setdefault("gpus_per_trial", 1 / _parse_k(trials_per_gpu))
+        from workbench.ray_executor import RayExecutor
+
         return RayExecutor(workers=workers, timeout=timeout, **ray_options)
     raise ConfigError(f"--executor: expected inline, process or ray, found {kind!r}")
