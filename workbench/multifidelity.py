@@ -4,7 +4,8 @@ Rungs are budgets ``min_epochs * eta**k`` up to ``max_epochs``. New architecture
 *base* searcher and start at the lowest rung of their bracket; an architecture is promoted to the
 next rung (``eta`` times more epochs) once it ranks in the top ``1/eta`` of the complete results of
 its rung -- checked at every ask, so workers never wait for a rung to fill (the asynchronous rule
-of ASHA, Li et al. 2020). Only promoted candidates get more epochs. The base searcher is told each
+of ASHA, Li et al. 2020) -- and fewer than ``1/eta`` of the rung's complete results have moved up
+so far. Only promoted candidates get more epochs. The base searcher is told each
 architecture's result once, at the fidelity it started at, so everything it learns from was
 measured alike. Several objectives rank rungs by NSGA-II's crowded comparison.
 
@@ -13,7 +14,7 @@ measured alike. Several objectives rank rungs by NSGA-II's crowded comparison.
 
 Every proposal carries ``info["fidelity"]`` (epochs) for the study to train with, and results
 come back with ``Result.fidelity``. State is rebuilt from history alone: an architecture's bracket
-is the rung of its first result, and a later result at a higher rung is its promotion.
+is the rung of its first result, and a result one rung above an earlier one is its promotion.
 
 >>> from workbench.spaces import get_space
 >>> from workbench.searchers import Objective, Result, get_searcher
@@ -89,7 +90,7 @@ class SuccessiveHalving(Searcher):
         if self.rungs[-1] != hi:
             self.rungs.append(hi)  # the last rung always trains for max_epochs
         self.brackets = list(range(len(self.rungs) - 1 or 1)) if self.hyperband else [0]
-        self.bracket_of: dict[str, int] = {}  # arch hash -> bracket (= its starting rung)
+        self.brackets_of: dict[str, set[int]] = {}  # arch hash -> brackets it started in
         self.rung_results: dict[tuple[int, int], list[tuple[Architecture, Result]]] = {}
         self.promoted: set[tuple[int, int, str]] = set()  # (bracket, rung, hash) moved up
         self.in_flight: set[tuple[int, int, str]] = set()  # promotions asked, not yet told
@@ -102,7 +103,11 @@ class SuccessiveHalving(Searcher):
             for r in range(len(self.rungs) - 2, b - 1, -1):  # highest rung first
                 entries = self.rung_results.get((b, r), [])
                 order = best_first([res for _, res in entries], self.objectives)
-                for i in order[: len(order) // eta]:
+                quota = len(order) // eta  # at most 1/eta of the rung ever moves up
+                moved = sum(1 for k in self.promoted | self.in_flight if k[:2] == (b, r))
+                if moved >= quota:
+                    continue
+                for i in order[:quota]:
                     arch = entries[i][0]
                     key = (b, r, arch.hash)
                     if key not in self.promoted and key not in self.in_flight:
@@ -119,7 +124,6 @@ class SuccessiveHalving(Searcher):
         b = self.brackets[self.n_new % len(self.brackets)]
         self.n_new += 1
         p = self.base.ask()
-        self.bracket_of.setdefault(p.arch.hash, b)
         return Proposal(p.arch, p.parents, {**p.info, "fidelity": self.rungs[b], "rung": b,
                                             "bracket": b, "base": self.base.name})
 
@@ -134,20 +138,27 @@ class SuccessiveHalving(Searcher):
         return best
 
     def _record(self, arch: Architecture, result: Result) -> bool:
-        """Place a result in its rung; True when it is at the architecture's starting rung (a
-        base-searcher proposal, which the base is told about)."""
-        b = self.bracket_of.get(arch.hash)
-        r = self._rung_of(result.fidelity, b if b is not None else self.brackets[0])
-        if b is None:  # first seen in history (recovery, or told without being asked)
-            b = r if r in self.brackets else self.brackets[-1]
-            self.bracket_of[arch.hash] = b
-        if r > b:
+        """Place a result in its rung; True when it is a new proposal (the base is told those).
+
+        A result at rung r is a promotion when the architecture has a result at rung r-1 of a
+        bracket starting below r and was not promoted from there yet; otherwise it is new, in the bracket starting at r. The rule
+        reads history only, so a resumed search classifies exactly as the live one did (even
+        when the base searcher proposes an architecture twice)."""
+        r = self._rung_of(result.fidelity, self.brackets[0])
+        starts = self.brackets_of.setdefault(arch.hash, set())
+        below = [b for b in starts if b < r and (b, r - 1, arch.hash) not in self.promoted
+                 and any(a.hash == arch.hash for a, _ in self.rung_results.get((b, r - 1), ()))]
+        if below:
+            b = max(below)
             self.promoted.add((b, r - 1, arch.hash))
             self.in_flight.discard((b, r - 1, arch.hash))
+        else:
+            b = r if r in self.brackets else self.brackets[-1]
+            starts.add(b)
         entries = self.rung_results.setdefault((b, r), [])
         if not any(a.hash == arch.hash for a, _ in entries):
             entries.append((arch, result))
-        return r == b
+        return not below
 
     def observe(self, arch: Architecture, result: Result) -> None:
         if self._record(arch, result):

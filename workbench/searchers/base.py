@@ -123,6 +123,15 @@ class Searcher:
     def observe(self, arch: Architecture, result: Result) -> None:
         """Update internal state (default: nothing beyond ``history``)."""
 
+    def front(self) -> list[tuple[Architecture, Result]]:
+        """The complete results no other complete result dominates (for one objective: the best
+        ones), in the order they were told."""
+        from workbench.pareto import non_dominated
+
+        done = [(a, r) for a, r in self.history if r.ok]
+        idx = non_dominated([r.values for _, r in done], [o.direction for o in self.objectives])
+        return [done[i] for i in idx]
+
     def recover(self, history: Iterable[tuple[Architecture, Result]]) -> None:
         """Rebuild state from stored trials, in order; asks resume after them."""
         for arch, result in history:

@@ -14,7 +14,12 @@ State is the history, nothing else: each ask builds a fresh in-memory study from
 through a recording policy) plus the pending ones (as RUNNING trials, which TPE's constant liar
 uses), with a sampler seeded from the ask's generator. So ``recover(history)`` is exact, and a
 sampler's internal caches never make a resumed search differ from a live one. Failed results
-become ``TrialState.FAIL``. For NSGA-II the generation of each told trial is computed from the
+become ``TrialState.FAIL``.
+
+What optuna cannot model is left to the space's own probabilities (the policy answers ``None``):
+every decision during the first ``n_startup_trials`` (NSGA-II: the first generation), and any
+parameter that no told trial contains yet. optuna's own fallback would be uniform over the
+options, which in a recursive grammar like einspace makes derivations explode in size. For NSGA-II the generation of each told trial is computed from the
 history with optuna's own rule and stored in the trial's system attributes.
 
 >>> from workbench.spaces import get_space
@@ -73,6 +78,7 @@ class _OptunaSearcher(Searcher):
         self.trials: list[Any] = []  # FrozenTrials of told results, in order
         self.pending: dict[str, list[Any]] = {}  # arch hash -> RUNNING FrozenTrials
         self._generations: list[int] = []
+        self._known: set[str] = set()  # parameter names some told trial contains
 
     def make_sampler(self, seed: int):
         raise NotImplementedError
@@ -85,32 +91,52 @@ class _OptunaSearcher(Searcher):
                 params[name], dists[name] = choice, distribution(point)
         return params, dists
 
+    def startup(self) -> int:
+        """Trials told before optuna models anything (they sample the space's own probabilities)."""
+        return int(self.opts.get("n_startup_trials", 0))
+
     def propose(self, rng: random.Random) -> Proposal:
         optuna = _optuna()
+        known = self._known
+        modelling = len(self.trials) >= self.startup()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # experimental-feature warnings, once per ask
             study = optuna.create_study(directions=[o.direction for o in self.objectives],
                                         sampler=self.make_sampler(derived_seed(rng)))
             study.add_trials(self.trials + [t for ts in self.pending.values() for t in ts])
-            trial = study.ask()
+            arch = None
+            for _ in range(3):
+                # a fresh trial per attempt: a trial repeats its cached answers, so retrying a
+                # dead end with the same trial would fail the same way
+                trial = study.ask()
 
-            def policy(point: DecisionPoint):
-                if point.continuous:
+                def policy(point: DecisionPoint, trial=trial):
+                    if not modelling or (not point.continuous and len(point.options) <= 1):
+                        return None
                     name = param_name(point)
-                    if point.integer:
-                        return trial.suggest_int(name, int(point.low), int(point.high),
-                                                 log=point.log)
-                    return trial.suggest_float(name, point.low, point.high, log=point.log)
-                if len(point.options) <= 1:
-                    return None
-                return trial.suggest_categorical(param_name(point), list(point.options))
+                    if name not in known:
+                        return None  # never observed: nothing to model, use the space's prior
+                    if point.continuous:
+                        if point.integer:
+                            return trial.suggest_int(name, int(point.low), int(point.high),
+                                                     log=point.log)
+                        return trial.suggest_float(name, point.low, point.high, log=point.log)
+                    return trial.suggest_categorical(name, list(point.options))
 
-            arch = _derive(self.space, policy, rng, self.name)
+                try:
+                    arch = self.space.derive(policy, rng)
+                    break
+                except DerivationFailed:
+                    continue
+            if arch is None:
+                # optuna keeps suggesting combinations the space rejects as a whole (e.g. a cell
+                # whose output is unreachable): propose from the space's own probabilities
+                arch, modelling = self.space.sample(rng), False
         params, dists = self._params(arch)
         running = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING, params=params,
                                             distributions=dists)
         self.pending.setdefault(arch.hash, []).append(running)
-        return Proposal(arch, info={"optuna_params": len(params)})
+        return Proposal(arch, info={"optuna_params": len(params), "modelled": modelling})
 
     def observe(self, arch: Architecture, result: Result) -> None:
         optuna = _optuna()
@@ -127,19 +153,10 @@ class _OptunaSearcher(Searcher):
             trial = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params=params,
                                               distributions=dists, system_attrs=attrs)
         self.trials.append(trial)
+        self._known.update(params)
 
     def _system_attrs(self, result: Result) -> dict:
         return {}
-
-
-def _derive(space, policy, rng: random.Random, who: str) -> Architecture:
-    last: Exception | None = None
-    for _ in range(20):  # rare dead ends in grammar spaces: retry with the same trial
-        try:
-            return space.derive(policy, rng)
-        except DerivationFailed as exc:
-            last = exc
-    raise DerivationFailed(f"searcher {who}: no valid derivation in 20 attempts ({last})")
 
 
 class TPE(_OptunaSearcher):
@@ -194,6 +211,9 @@ class NSGA2(_OptunaSearcher):
         return optuna.samplers.NSGAIISampler(seed=seed,
                                              population_size=self.opts["population_size"],
                                              crossover_prob=self.opts["crossover_prob"])
+
+    def startup(self) -> int:
+        return self.opts["population_size"]  # generation 0 samples the space's own probabilities
 
     def _system_attrs(self, result: Result) -> dict:
         # optuna's rule (BaseGASampler.get_trial_generation): a trial joins the newest generation

@@ -124,29 +124,34 @@ class Nevergrad(Searcher):
         self._worst: list[float] | None = None
 
     def propose(self, rng: random.Random) -> Proposal:
-        cand = self.optimizer.ask()
-        genome = [float(g) for g in cand.value]
-        used: list[float] = []
+        for _ in range(5):
+            cand = self.optimizer.ask()
+            genome = [float(g) for g in cand.value]
+            used: list[float] = []
 
-        def policy(point: DecisionPoint):
-            k = len(used)
-            if k >= len(genome) or (not point.options and not point.continuous):
-                return None  # past the genome: the space's own sampling, with the ask's rng
-            used.append(genome[k])
-            return decode_gene(point, genome[k])
+            def policy(point: DecisionPoint, genome=genome, used=used):
+                k = len(used)
+                if k >= len(genome) or (not point.options and not point.continuous):
+                    return None  # past the genome: the space's own sampling, with the ask's rng
+                used.append(genome[k])
+                return decode_gene(point, genome[k])
 
-        last: Exception | None = None
-        for _ in range(20):
-            used.clear()
             try:
                 arch = self.space.derive(policy, rng)
-                break
-            except DerivationFailed as exc:
-                last = exc
-        else:
-            raise DerivationFailed(f"searcher nevergrad: no valid derivation in 20 attempts ({last})")
-        self.pending.setdefault(arch.hash, []).append(cand)
-        return Proposal(arch, info={"genome": [round(g, 6) for g in used]})
+            except DerivationFailed:
+                # the genome decodes to something the space rejects as a whole: that is a bad
+                # genome, so the optimiser learns it as a failure and is asked again
+                self.optimizer.tell(cand, self._penalty())
+                continue
+            self.pending.setdefault(arch.hash, []).append(cand)
+            return Proposal(arch, info={"genome": [round(g, 6) for g in used]})
+        # still nothing valid: the space's own sampling; told later as a not-asked genome
+        return Proposal(self.space.sample(rng), info={"genome": None})
+
+    def _penalty(self):
+        worst = self._worst or [0.0] * len(self.objectives)
+        loss = [w + 1.0 for w in worst]
+        return loss[0] if len(loss) == 1 else loss
 
     def _loss(self, result: Result) -> list[float]:
         if result.ok:
@@ -154,8 +159,8 @@ class Nevergrad(Searcher):
             self._worst = loss if self._worst is None else [max(a, b) for a, b in
                                                             zip(self._worst, loss)]
             return loss
-        worst = self._worst or [0.0] * len(self.objectives)
-        return [w + 1.0 for w in worst]
+        penalty = self._penalty()
+        return [penalty] if len(self.objectives) == 1 else penalty
 
     def genome_of(self, arch: Architecture) -> list[float]:
         """A genome that decodes to ``arch`` (genes at the centre of each choice's interval)."""
