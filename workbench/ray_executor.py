@@ -301,7 +301,7 @@ def _probe(address: str) -> None:
     if not sep or not host or not port.isdigit():
         raise ConfigError(f"--ray-address: expected auto or HOST:PORT, found {address!r}")
     try:
-        with socket.create_connection((host, int(port)), timeout=5):
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5):
             pass
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
