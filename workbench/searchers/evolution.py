@@ -72,7 +72,7 @@ class Evolution(Searcher):
         i = self.n_asked
         if i < len(self.seed_archs):
             return Proposal(self.seed_archs[i], info={"origin": "seed"})
-        if not self.seed_archs and i < self.opts["population"] or not self.population:
+        if (not self.seed_archs and i < self.opts["population"]) or not self.population:
             return Proposal(self.space.sample(rng), info={"origin": "random"})
         parent = self._tournament(rng)
         if rng.random() < self.opts["crossover_prob"] and len(self.population) > 1:
