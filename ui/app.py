@@ -97,14 +97,15 @@ def _wire(app: gr.Blocks, c: Components, storage) -> None:  # noqa: C901 - one p
         return (table, *_study_choices(storage, current), summary, rows, seeds,
                 gr.Dropdown(choices=list(av.space_for(DEFAULTS["space"], (1, 8, 8), 10)
                                          .seeds())),
-                gr.Accordion(open=table.empty), "")
+                gr.Accordion(open=table.empty), _welcome(table.empty))
 
     def searcher_form(name):
         cls = control.searcher_classes().get(name)
         if cls is None:
             return "", []
         mo = "multi-objective" if cls.multi_objective else "single objective only"
-        return f"**{name}**: {cls.summary} ({mo})", control.option_rows(name)
+        rows = control.option_rows(name)
+        return f"**{name}**: {cls.summary} ({mo}{'' if rows else '; no options'})", rows
 
     def seed_choices(space):
         from workbench.spaces import list_spaces
@@ -250,7 +251,7 @@ def _wire(app: gr.Blocks, c: Components, storage) -> None:  # noqa: C901 - one p
     _on(c.next_page.click, turn(+1), table_in, table_out)
 
     def select_trial(evt: gr.SelectData):
-        return int(evt.row_value[0]), ""
+        return str(int(evt.row_value[0])), ""
 
     c.trials.select(_guard(select_trial, 2), None, [c.trial, c.status])
 
@@ -386,9 +387,17 @@ def _wire(app: gr.Blocks, c: Components, storage) -> None:  # noqa: C901 - one p
     app.load(None, js=CLICK_JS)
 
 
+def _welcome(empty: bool) -> str:
+    if not empty:
+        return ""
+    return ("No studies yet. Press **Create and start**: the defaults search a small conv space "
+            "on the digits dataset (20 trials of 3 epochs, about a minute on a laptop).")
+
+
 def _int(value: Any) -> int | None:
     try:
-        return None if value is None or value == "" else int(value)
+        return None if value is None or str(value).strip() == "" else int(
+            str(value).strip().lstrip("#"))
     except (TypeError, ValueError):
         return None
 

@@ -136,7 +136,7 @@ def summary_markdown(arch: Architecture, metrics: dict[str, Any] | None = None) 
         if isinstance(v, (int, float)):
             rows.append((k, fmt(v)))
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    return f"| | |\n|---|---|\n{table}\n\n<details><summary>architecture text</summary>\n\n" \
+    return f"| measure | value |\n|---|---|\n{table}\n\n<details><summary>architecture text</summary>\n\n" \
            f"```\n{arch.text}\n```\n</details>"
 
 

@@ -45,12 +45,10 @@ CLICK_JS = """
           const pt = ev && ev.points && ev.points[0];
           if (!pt || pt.customdata === undefined || pt.customdata === null) return;
           const n = Array.isArray(pt.customdata) ? pt.customdata[0] : pt.customdata;
-          const input = document.querySelector("#wb-trial input");
+          const input = document.querySelector("#wb-trial input, #wb-trial textarea");
           if (!input) return;
           input.value = String(n);
           input.dispatchEvent(new Event("input", {bubbles: true}));
-          input.dispatchEvent(new KeyboardEvent("keypress", {key: "Enter", bubbles: true}));
-          input.dispatchEvent(new Event("blur", {bubbles: true}));
         });
       }
     }
@@ -111,7 +109,7 @@ def _render_create_form(c: Components, spaces: list[str], tasks: list[str],
         c.f_seed = gr.Number(label="seed", value=DEFAULTS["seed"], precision=0)
     with gr.Row():
         with gr.Column(scale=3):
-            c.f_summary = gr.Markdown()
+            c.f_summary = gr.Markdown(elem_id="wb-searcher-summary")
             c.f_options = gr.Dataframe(headers=["option", "value", "help"],
                                        label="searcher options (edit the value column)",
                                        interactive=True, wrap=True, static_columns=[0, 2],
@@ -176,8 +174,8 @@ def _render_trial_table(c: Components) -> None:
 def _render_trial_panel(c: Components) -> None:
     gr.Markdown("### Selected trial")
     with gr.Row():
-        c.trial = gr.Number(label="trial #", value=None, precision=0, minimum=0,
-                            elem_id="wb-trial", scale=1)
+        c.trial = gr.Textbox(label="trial #", max_lines=1, elem_id="wb-trial", scale=1,
+                             placeholder="click a point or a row, or type a number")
         c.curve_numbers = gr.Textbox(label="learning curves of trials (e.g. 3, 7, 12; blank: "
                                      "selected + best)", scale=2)
         c.curve_metric = gr.Dropdown(["val_accuracy", "val_loss", "train_loss"],
@@ -198,7 +196,8 @@ def _render_trial_panel(c: Components) -> None:
                                 value="json", label="export format", scale=3)
         c.export_btn = gr.Button("Export trial", scale=1, elem_id="wb-export")
         c.to_explorer = gr.Button("Open in explorer", scale=1)
-    c.export_file = gr.File(label="download", interactive=False, elem_id="wb-export-file")
+    c.export_file = gr.File(label="download", interactive=False, elem_id="wb-export-file",
+                            height=90)
 
 
 def _render_explorer(c: Components, spaces: list[str]) -> None:
@@ -233,7 +232,7 @@ def _render_explorer(c: Components, spaces: list[str]) -> None:
                                                "weights", "svg"], value="py",
                                               label="export (initial weights)")
                     c.x_export = gr.Button("Export", scale=0, min_width=90)
-                c.x_file = gr.File(label="download", interactive=False)
+                c.x_file = gr.File(label="download", interactive=False, height=90)
             with gr.Column(scale=2):
                 c.x_diagram = gr.HTML(elem_id="wb-x-diagram")
 
