@@ -55,9 +55,10 @@ class _Writer:
     needs: set[str] = field(default_factory=set)  # "F", "PosEnc"
     indent: str = "        "
 
-    def emit(self, code: str, module: nn.Module | None = None) -> None:
+    def emit(self, code: str, module: nn.Module | None = None, label: str = "") -> None:
         shape = self.shapes.get(id(module)) if module is not None else None
-        comment = f"  # {_fmt_shape(shape)}" if shape is not None else ""
+        text = " ".join(t for t in (label, _fmt_shape(shape) if shape is not None else "") if t)
+        comment = f"  # {text}" if text else ""
         self.lines.append(f"{self.indent}{code}{comment}")
 
     def note(self, text: str) -> None:
@@ -233,8 +234,20 @@ def _one(src: Var, what: str) -> str:
 
 
 def _call(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    w.emit(f"{dst} = {ref}({_one(src, type(m).__name__)})", m)
+    w.emit(f"{dst} = {ref}({_one(src, type(m).__name__)})", m, _label(m))
     return dst
+
+
+def _label(m: nn.Module) -> str:
+    """A few words saying what a called layer is: ``conv 3x3 /2 ->``, ``linear ->``."""
+    if isinstance(m, nn.Conv2d):
+        k, s = m.kernel_size, m.stride
+        size = f"{k[0]}x{k[1]}" + (f" /{s[0]}" if s[0] == s[1] != 1 else f" stride {s}"
+                                   if s != (1, 1) else "")
+        return f"conv {size}{' (grouped)' if m.groups != 1 else ''} ->"
+    names = {nn.Linear: "linear", nn.BatchNorm2d: "batchnorm", nn.LayerNorm: "layernorm",
+             nn.BatchNorm1d: "batchnorm"}
+    return f"{names.get(type(m), type(m).__name__)} ->"
 
 
 def _linear_construct(m: nn.Module) -> str:
