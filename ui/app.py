@@ -68,7 +68,7 @@ def _guard(fn: Callable[..., tuple], n_out: int) -> Callable[..., tuple]:
             out = fn(*args)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
             log.debug("handler %s failed", fn.__name__, exc_info=True)
-            return (*[gr.skip()] * (n_out - 1), f"⚠️ {av.explain(exc)}")
+            return (*[gr.skip()] * (n_out - 1), f"⚠ {av.explain(exc)}")
         return out if isinstance(out, tuple) else (out,)
 
     return run
@@ -303,7 +303,8 @@ def _wire(app: gr.Blocks, c: Components, storage) -> None:  # noqa: C901 - one p
         if not name or n is None:
             raise _user("export: expected a selected trial, found none")
         path = av.export_trial(storage, name, n, fmt, c.export_dir)
-        return str(path), f"exported trial #{n} of {name} as {fmt}: {path.name}"
+        return (gr.File(value=str(path), visible=True),
+                f"exported trial #{n} of {name} as {fmt}: {path.name}")
 
     _on(c.export_btn.click, export_trial, [c.live_study, c.trial, c.export_fmt],
         [c.export_file, c.status])
@@ -378,9 +379,10 @@ def _wire(app: gr.Blocks, c: Components, storage) -> None:  # noqa: C901 - one p
     def export_arch(space, shape, classes, text, fmt):
         arch, message = av.explore(space, shape, classes, text)
         if arch is None:
-            raise _user(f"export: {message.lstrip('❌ ').splitlines()[0]}")
+            raise _user(f"export: {message.lstrip('✗ ').splitlines()[0]}")
         path = av.export_file(arch, fmt, c.export_dir, f"{arch.space}-{arch.hash}")
-        return str(path), f"exported {arch.space} {arch.hash} as {fmt}: {path.name}"
+        return (gr.File(value=str(path), visible=True),
+                f"exported {arch.space} {arch.hash} as {fmt}: {path.name}")
 
     _on(c.x_export.click, export_arch, [c.x_space, c.x_shape, c.x_classes, c.x_text,
                                         c.x_export_fmt], [c.x_file, c.status])

@@ -89,17 +89,17 @@ def explore(space_name: str, shape_text: str, num_classes: int, text: str,
     try:
         space = space_for(space_name, parse_shape(shape_text), int(num_classes or 10))
     except WorkbenchError as exc:
-        return None, f"❌ {explain(exc)}"
+        return None, f"✗ {explain(exc)}"
     text = (text or "").strip()
     if not text:
         return None, "enter a bracket string, choose a seed or press *sample*"
     try:
         arch = space.resolve(text)
     except ParseError as exc:
-        return None, f"❌ {exc}" + _caret(text, exc)
+        return None, f"✗ {exc}" + _caret(text, exc)
     except WorkbenchError as exc:
-        return None, f"❌ {explain(exc)}"
-    return arch, f"✅ valid {arch.space} architecture `{arch.hash}`"
+        return None, f"✗ {explain(exc)}"
+    return arch, f"✓ valid {arch.space} architecture `{arch.hash}`"
 
 
 def _caret(text: str, exc: ParseError) -> str:

@@ -197,7 +197,7 @@ def _render_trial_panel(c: Components) -> None:
         c.export_btn = gr.Button("Export trial", scale=1, elem_id="wb-export")
         c.to_explorer = gr.Button("Open in explorer", scale=1)
     c.export_file = gr.File(label="download", interactive=False, elem_id="wb-export-file",
-                            height=90)
+                            visible=False)
 
 
 def _render_explorer(c: Components, spaces: list[str]) -> None:
@@ -232,7 +232,7 @@ def _render_explorer(c: Components, spaces: list[str]) -> None:
                                                "weights", "svg"], value="py",
                                               label="export (initial weights)")
                     c.x_export = gr.Button("Export", scale=0, min_width=90)
-                c.x_file = gr.File(label="download", interactive=False, height=90)
+                c.x_file = gr.File(label="download", interactive=False, visible=False)
             with gr.Column(scale=2):
                 c.x_diagram = gr.HTML(elem_id="wb-x-diagram")
 

@@ -301,7 +301,8 @@ def pareto_figure(trials: Sequence, objectives: Sequence[dict[str, Any]], x: str
     fig = _layout(fig, title, f"{x} ({arrows[dirs[0]].replace('↑', '→').replace('↓', '←')})",
                   f"{y} ({arrows[dirs[1]]})")
     for axis, metric in ((fig.update_xaxes, x), (fig.update_yaxes, y)):
-        if metric in ("params", "flops") and min(t.metrics[metric] for t in pts) > 0:
+        values = [t.metrics[metric] for t in pts]
+        if min(values) > 0 and max(values) / min(values) > 100:  # wide ranges (params, FLOPs)
             axis(type="log")
     return fig, [t.number for t in front]
 
