@@ -19,7 +19,7 @@ methods and Python operators can appear, so the output still imports nothing but
 'x'
 >>> print("\\n".join(line.strip() for line in w.lines))
 # Residual: traced forward
-x_fc = self.block.fc(x)
+x_fc = self.block.fc(x)  # linear ->
 x_relu = torch.relu(x_fc)
 x = x_relu + x
 """
