@@ -183,7 +183,7 @@ def test_task_is_copied_to_a_device_once_per_task():
 def _small_run(**kw):
     task = get_task("synthetic", n=256)
     arch = get_space("einspace", task.input_shape, task.num_classes).parse(SMALL)
-    return evaluate(arch, task, Budget(epochs=2, batch_size=32), **kw)
+    return evaluate(arch, task, Budget(epochs=2, batch_size=32), device="cpu", **kw)
 
 
 @pytest.mark.slow

@@ -12,6 +12,8 @@ workbench.errors.ConfigError: expected a device 'auto', 'cpu', 'cuda', 'cuda:N' 
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from workbench.errors import ConfigError
@@ -83,11 +85,13 @@ def synchronize(device: torch.device) -> None:
 def configure_cuda() -> None:
     """Speed settings for a process that trains on CUDA (idempotent, process-wide).
 
-    cuDNN autotuning pays off because every training batch has the same shape (the last partial
-    batch is dropped); TF32 matrix products speed up the fp32 parts (``amp="off"``, optimizer
-    maths) at about bf16-level precision of the mantissa product, which search does not notice.
+    TF32 matrix products speed up the fp32 parts (``amp="off"``, optimizer maths) at about
+    bf16-level precision of the mantissa product, which search does not notice. cuDNN autotuning
+    (``cudnn.benchmark``) is off unless ``WORKBENCH_CUDNN_BENCHMARK=1``: it times every algorithm
+    for every new convolution shape, and in a search nearly every candidate brings new shapes,
+    so short trials pay the tuning without living long enough to earn it back.
     """
-    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.benchmark = os.environ.get("WORKBENCH_CUDNN_BENCHMARK", "0") == "1"
     torch.set_float32_matmul_precision("high")
 
 

@@ -113,7 +113,7 @@ class _Slot:
         self.proc = None
         self.conn: Connection | None = None
 
-    def start(self) -> None:
+    def launch(self) -> None:
         parent, child = self.ctx.Pipe(duplex=True)
         self.proc = self.ctx.Process(target=_worker_main,
                                      args=(child, self.device, self.threads, self.memory_limit_mb),
@@ -121,6 +121,13 @@ class _Slot:
         self.proc.start()
         child.close()
         self.conn = parent
+
+    def start(self) -> None:
+        self.launch()
+        self.await_ready()
+
+    def await_ready(self) -> None:
+        parent = self.conn
         # a worker that cannot even start is an environment problem, not the candidate's
         ok = parent.poll(180)
         try:
@@ -190,6 +197,16 @@ class ProcessExecutor:
         # OOM'd jobs waiting for their device to empty: (job, first outcome, device)
         self._held: list[tuple[Job, Outcome, str | None]] = []
         self._retrying: dict[tuple[str, int], str] = {}  # (study, number) -> first error
+
+    def start(self) -> None:
+        """Start every worker now, in parallel (otherwise each starts at its first job): torch's
+        import and a CUDA context cost seconds per worker, which a benchmark should not time."""
+        idle = [s for s in self._slots if s.proc is None or not s.proc.is_alive()]
+        for slot in idle:
+            slot.kill()
+            slot.launch()
+        for slot in idle:
+            slot.await_ready()
 
     @property
     def devices(self) -> list[str | None]:
