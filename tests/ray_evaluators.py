@@ -1,7 +1,7 @@
 """Custom evaluators for the Ray tests and benchmark (importable as ``tests.ray_evaluators:NAME``
 by Ray worker processes, which get the driver's ``sys.path``).
 
-They talk to the test through files in ``$WB_RAY_TEST_DIR`` (set before the Ray cluster starts,
+Most talk to the test through files in ``$WB_RAY_TEST_DIR`` (set before the Ray cluster starts,
 so every worker inherits it):
 
 * ``hangs``: how many attempts of each trial hang (``killable``);
@@ -48,4 +48,16 @@ def slow_score(arch, budget):
 def sleep_half(arch, budget):
     """``param_score`` after a fixed 0.5 s sleep: executor overhead without CPU contention."""
     time.sleep(0.5)
+    return param_score(arch, budget)
+
+
+def gated_score(arch, budget):
+    """``param_score`` once the file named by ``$WB_GATE`` exists: lets a test hold several
+    drivers at their first trial until all of them are running, then release them together."""
+    gate = Path(os.environ["WB_GATE"])
+    deadline = time.monotonic() + 180
+    while not gate.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gate {gate} never opened")
+        time.sleep(0.02)
     return param_score(arch, budget)

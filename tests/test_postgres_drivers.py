@@ -1,11 +1,13 @@
 """Several study drivers on one real PostgreSQL database at once, with readers polling it.
 
 Three ``workbench search`` processes start together on a fresh database (so they also race to
-create the schema), run different studies with the same seed (so they propose the same
-architectures and race to insert the shared, hash-deduplicated rows), and write as fast as a
-no-training evaluator lets them. Meanwhile a UI-like reader polls the database in-process and
-through ``workbench studies --json``. Afterwards every study must hold exactly its trials: dense
-numbers, all complete, metrics and curves present, no duplicates, no errors.
+create the schema). A gated evaluator holds each at its first trial until all three studies are
+running, then releases them together. They run different studies with the same seed, so they
+propose the same architectures and race to insert the shared, hash-deduplicated rows, and they
+write as fast as a no-training evaluator lets them. Meanwhile a UI-like reader polls the
+database in-process, and ``workbench studies --json`` runs over and over in another thread.
+Afterwards every study must hold exactly its trials: dense numbers, all complete, metrics and
+curves present, no duplicates, no errors.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,22 +37,42 @@ def _workbench(*args: str) -> list[str]:
     return [sys.executable, "-m", "workbench", *args]
 
 
-def test_three_drivers_and_readers_on_one_postgres_database(postgres_db_url):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+class CliReader(threading.Thread):
+    """Runs ``workbench studies --json`` over and over (a separate reader process each time)."""
+
+    def __init__(self, url: str, env: dict):
+        super().__init__(daemon=True)
+        self.url, self.env, self.stop = url, env, threading.Event()
+        self.runs: list[subprocess.CompletedProcess] = []
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.runs.append(subprocess.run(
+                _workbench("studies", "--json", "--storage", self.url), cwd=ROOT, env=self.env,
+                capture_output=True, text=True, timeout=120))
+
+
+def test_three_drivers_and_readers_on_one_postgres_database(postgres_db_url, tmp_path):
+    gate = tmp_path / "go"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), WB_GATE=str(gate))
     env.pop("WORKBENCH_STORAGE", None)
     drivers = {
         name: subprocess.Popen(
             _workbench("search", "--space", "mlp", "--input", "64", "--classes", "10",
                        "--trials", str(n), "--executor", "inline", "--seed", "7",
-                       "--evaluator", "tests.evaluators:param_score", "--epochs", "2",
+                       "--evaluator", "tests.ray_evaluators:gated_score", "--epochs", "2",
                        "--storage", postgres_db_url, "--study", name, "-q"),
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for name, n in TRIALS.items()}
-    polls = cli_polls = overlap = 0
+    cli = CliReader(postgres_db_url, env)
+    polls = 0
     seen_counts: dict[str, int] = {}
+    deadline = time.monotonic() + 180
     try:
         reader = None
+        cli.start()
         while any(p.poll() is None for p in drivers.values()):
+            assert time.monotonic() < deadline, "the drivers did not finish in time"
             # in-process reads, as the UI does: summaries and a page of trials, never an error
             try:
                 reader = reader or Storage(postgres_db_url)
@@ -59,7 +82,8 @@ def test_three_drivers_and_readers_on_one_postgres_database(postgres_db_url):
                 time.sleep(0.1)
                 continue
             rows = reader.study_summaries()
-            overlap = max(overlap, sum(r["status"] == "running" for r in rows))
+            if not gate.exists() and sum(r["status"] == "running" for r in rows) == 3:
+                gate.touch()  # all three drivers are in their loops: let them write at once
             for row in rows:
                 done = row["n_complete"] + row["n_failed"]
                 # counts only grow: a reader never sees a write disappear
@@ -67,24 +91,23 @@ def test_three_drivers_and_readers_on_one_postgres_database(postgres_db_url):
                 seen_counts[row["name"]] = done
                 reader.trials(row["name"], limit=5, order_by="finished_at", descending=True)
             polls += 1
-            if cli_polls < 3:  # the command-line reader, a separate process
-                out = subprocess.run(_workbench("studies", "--json", "--storage", postgres_db_url),
-                                     cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-                assert out.returncode == 0, out.stderr
-                assert isinstance(json.loads(out.stdout), list)
-                cli_polls += 1
-            time.sleep(0.05)
+            time.sleep(0.02)
         results = {name: p.communicate(timeout=120) for name, p in drivers.items()}
     finally:
+        cli.stop.set()
         for p in drivers.values():
             if p.poll() is None:
                 p.kill()
+    cli.join(120)
+    assert gate.exists(), {name: p.communicate() for name, p in drivers.items()}
     for name, (out, err) in results.items():
         assert drivers[name].returncode == 0, f"{name}: {err}"
         assert "error" not in err.lower() and "lock" not in err.lower(), f"{name}: {err}"
         assert f"finished: {TRIALS[name]} complete, 0 failed" in out, out
-    assert polls > 0 and cli_polls > 0
-    assert overlap >= 2, "the drivers never ran at the same time: the test proves nothing"
+    assert polls > 0 and cli.runs
+    for run in cli.runs:
+        assert run.returncode == 0, run.stderr
+        assert isinstance(json.loads(run.stdout), list)
 
     db = Storage(postgres_db_url)
     summaries = {r["name"]: r for r in db.study_summaries()}

@@ -149,15 +149,15 @@ def test_exhausted_retries_record_a_failed_trial_with_the_reason(cluster, exchan
 
 def test_timeout_cancels_the_task_and_fails_the_trial(cluster, exchange, db):
     (exchange / "hangs").write_text("99")  # hangs, and nobody kills it: the time-out must
-    cfg = StudyConfig(space="mlp", task="digits", trials=1, executor="ray", timeout=2,
+    cfg = StudyConfig(space="mlp", task="digits", trials=1, executor="ray", timeout=4,
                       evaluator="tests.ray_evaluators:killable")
     create_study(db, "ray-timeout", cfg)
     t0 = time.monotonic()
     summary = run_study(db, "ray-timeout")
     assert summary.failed == 1 and time.monotonic() - t0 < 60, summary
     (trial,) = db.trials("ray-timeout")
-    assert trial.error.startswith("timed out after 2s"), trial.error
-    assert trial.duration_s >= 2
+    assert trial.error.startswith("timed out after 4s"), trial.error
+    assert trial.duration_s >= 4
     (pid,) = _attempts(exchange, 0)  # one attempt: a time-out is not retried
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:  # force-cancel kills the worker

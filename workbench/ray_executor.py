@@ -48,6 +48,11 @@ def _import_ray():
 
 def _trial_task(job: Job):
     """Body of one Ray task: announce the start, then evaluate (never raises for the candidate)."""
+    # A fresh worker process pays these imports before the trial's clock starts, as the process
+    # pool's workers do; otherwise a short --timeout would count seconds of importing torch.
+    import workbench.tasks  # noqa: F401
+    import workbench.trainer  # noqa: F401
+
     yield ("started", worker_name())
     yield run_job(job)
 
