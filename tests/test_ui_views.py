@@ -104,6 +104,15 @@ def test_pareto_highlights_exactly_the_non_dominated(synthetic):
     assert "trial #" in front_trace.hovertext[0]
 
 
+def test_front_2d_matches_the_reference_with_ties():
+    import random
+
+    rng = random.Random(1)
+    for dirs in (["maximize", "minimize"], ["minimize", "minimize"], ["maximize", "maximize"]):
+        pts = [(rng.randint(0, 12), rng.randint(0, 12)) for _ in range(150)]
+        assert views.front_2d(pts, dirs) == non_dominated(pts, dirs)
+
+
 def test_pareto_axis_choice_and_direction(synthetic):
     trials = views.complete_trials(synthetic, "syn")
     _, front_a = views.pareto_figure(trials, OBJECTIVES, "params", "val_accuracy")
