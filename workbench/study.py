@@ -250,6 +250,11 @@ class StudyRunner:
     def run(self) -> Summary:
         t0 = time.monotonic()
         self.recover()
+        if self.storage.get_study(self.name).status == "stopping":  # stopped while starting
+            self.storage.set_study_status(self.name, "stopped")
+            self.executor.shutdown()
+            return Summary(self.name, "stopped", self.complete, self.failed, self.best,
+                           time.monotonic() - t0)
         self.storage.set_study_status(self.name, "running")
         status, duplicates = "finished", 0
         try:
