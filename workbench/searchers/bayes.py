@@ -9,12 +9,13 @@ different parameters, and optuna only models what is comparable. Points with a s
 not parameters (nothing to learn). Wide, shape-dependent spaces thus fragment into many sparse
 parameters -- an honest consequence, documented in docs/searchers.md.
 
-State is the history, nothing else: each ask builds a fresh in-memory study from the told trials
-(``optuna.trial.create_trial`` with the distributions found by replaying each architecture
-through a recording policy) plus the pending ones (as RUNNING trials, which TPE's constant liar
-uses), with a sampler seeded from the ask's generator. So ``recover(history)`` is exact, and a
-sampler's internal caches never make a resumed search differ from a live one. Failed results
-become ``TrialState.FAIL``.
+State is the history, nothing else. Every proposal enters the in-memory study as a RUNNING trial
+whose parameters are recorded by replaying the architecture through a recording policy (TPE's
+constant liar sees pending asks); the trial optuna sampled from is scratch, closed as FAIL, since
+a backtracking derivation may have thrown some of its answers away. A tell finishes the RUNNING
+trial (failed results: ``TrialState.FAIL``); ``recover(history)`` adds the same trials with
+``optuna.trial.create_trial``. The sampler is re-created for every ask, seeded from the ask's
+generator, so no sampler cache makes a resumed search differ from a live one.
 
 What optuna cannot model is left to the space's own probabilities (the policy answers ``None``):
 every decision during the first ``n_startup_trials`` (NSGA-II: the first generation), and any
@@ -48,8 +49,8 @@ from workbench.searchers.base import Option, Proposal, Result, Searcher
 def _optuna():
     import optuna
 
-    # optuna logs every study creation at INFO; one study per ask would flood the log.
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # optuna logs every finished trial (INFO) and every scratch trial closed as FAIL (WARNING).
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna
 
 
@@ -69,16 +70,25 @@ def distribution(point: DecisionPoint):
 
 
 class _OptunaSearcher(Searcher):
-    """Shared ask/tell over a study rebuilt from history; subclasses build the sampler."""
+    """Shared ask/tell over an in-memory study built from history; subclasses give the sampler."""
 
     options: dict[str, Option] = {}
 
     def __init__(self, space, objectives, *, seed: int = 0, **options):
         super().__init__(space, objectives, seed=seed, **options)
-        self.trials: list[Any] = []  # FrozenTrials of told results, in order
-        self.pending: dict[str, list[Any]] = {}  # arch hash -> RUNNING FrozenTrials
+        self.trials: list[Any] = []  # FrozenTrials of told results, in order (as recovered)
+        self.pending: dict[str, list[int]] = {}  # arch hash -> numbers of RUNNING study trials
         self._generations: list[int] = []
         self._known: set[str] = set()  # parameter names some told trial contains
+        self._study = None
+
+    @property
+    def study(self):
+        """The in-memory study: told trials, pending ones (RUNNING) and scratch ones (FAIL)."""
+        if self._study is None:
+            optuna = _optuna()
+            self._study = optuna.create_study(directions=[o.direction for o in self.objectives])
+        return self._study
 
     def make_sampler(self, seed: int):
         raise NotImplementedError
@@ -99,11 +109,11 @@ class _OptunaSearcher(Searcher):
         optuna = _optuna()
         known = self._known
         modelling = len(self.trials) >= self.startup()
+        study = self.study
+        fail = optuna.trial.TrialState.FAIL
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # experimental-feature warnings, once per ask
-            study = optuna.create_study(directions=[o.direction for o in self.objectives],
-                                        sampler=self.make_sampler(derived_seed(rng)))
-            study.add_trials(self.trials + [t for ts in self.pending.values() for t in ts])
+            study.sampler = self.make_sampler(derived_seed(rng))  # seeded per ask: replayable
             arch = None
             for _ in range(3):
                 # a fresh trial per attempt: a trial repeats its cached answers, so retrying a
@@ -125,34 +135,48 @@ class _OptunaSearcher(Searcher):
 
                 try:
                     arch = self.space.derive(policy, rng)
-                    break
                 except DerivationFailed:
                     continue
+                finally:
+                    # The asked trial is scratch: it may hold answers a backtracking derivation
+                    # threw away. It is closed as FAIL (which no sampler learns from) and the
+                    # architecture enters as its own trial, with exactly its recorded decisions.
+                    study.tell(trial, state=fail)
+                break
             if arch is None:
                 # optuna keeps suggesting combinations the space rejects as a whole (e.g. a cell
                 # whose output is unreachable): propose from the space's own probabilities
                 arch, modelling = self.space.sample(rng), False
-        params, dists = self._params(arch)
-        running = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING, params=params,
-                                            distributions=dists)
-        self.pending.setdefault(arch.hash, []).append(running)
+            params, dists = self._params(arch)
+            study.add_trial(optuna.trial.create_trial(
+                state=optuna.trial.TrialState.RUNNING, params=params, distributions=dists))
+        number = len(study.get_trials(deepcopy=False)) - 1
+        self.pending.setdefault(arch.hash, []).append(number)
         return Proposal(arch, info={"optuna_params": len(params), "modelled": modelling})
 
     def observe(self, arch: Architecture, result: Result) -> None:
         optuna = _optuna()
-        if self.pending.get(arch.hash):
-            self.pending[arch.hash].pop(0)
-            if not self.pending[arch.hash]:
-                del self.pending[arch.hash]
         params, dists = self._params(arch)
         attrs = self._system_attrs(result)
-        if result.ok:
-            trial = optuna.trial.create_trial(values=list(result.values), params=params,
-                                              distributions=dists, system_attrs=attrs)
-        else:
-            trial = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params=params,
-                                              distributions=dists, system_attrs=attrs)
-        self.trials.append(trial)
+        state = optuna.trial.TrialState.COMPLETE if result.ok else optuna.trial.TrialState.FAIL
+        values = list(result.values) if result.ok else None
+        frozen = optuna.trial.create_trial(state=state, values=values, params=params,
+                                           distributions=dists, system_attrs=attrs)
+        study = self.study
+        numbers = self.pending.get(arch.hash)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if numbers:  # asked here: finish its RUNNING trial (TPE's constant liar saw it)
+                number = numbers.pop(0)
+                if not numbers:
+                    del self.pending[arch.hash]
+                trial_id = study.get_trials(deepcopy=False)[number]._trial_id
+                for key, value in attrs.items():
+                    study._storage.set_trial_system_attr(trial_id, key, value)
+                study.tell(number, values, state=state)
+            else:  # recovery, or a result this searcher did not ask for
+                study.add_trial(frozen)
+        self.trials.append(frozen)
         self._known.update(params)
 
     def _system_attrs(self, result: Result) -> dict:
