@@ -99,7 +99,8 @@ class TrialsMixin(StorageBase):
     def finish_trial(self, study: str, number: int, *, state: TrialState | str,
                      metrics: dict[str, Any] | None = None, error: str | None = None,
                      duration_s: float | None = None,
-                     curve: Sequence[dict[str, Any]] | None = None) -> TrialRecord:
+                     curve: Sequence[dict[str, Any]] | None = None,
+                     worker: str | None = None) -> TrialRecord:
         """Record the outcome of a queued or running trial: complete, failed or pruned.
 
         ``metrics`` are merged into those already stored; ``curve`` (per-epoch dicts) replaces
@@ -119,6 +120,8 @@ class TrialsMixin(StorageBase):
             now = utcnow()
             trial.state, trial.finished_at, trial.error = state.value, now, error
             trial.metrics = {**(trial.metrics or {}), **new_metrics}
+            if worker:
+                trial.worker = worker
             if duration_s is None and trial.started_at is not None:
                 duration_s = (now - trial.started_at).total_seconds()
             trial.duration_s = None if duration_s is None else float(duration_s)

@@ -65,6 +65,7 @@ def test_search_end_to_end_with_process_workers(db):
     assert [t.number for t in trials] == [0, 1, 2, 3]
     done = [t for t in trials if t.state.value == "complete"]
     assert done and all(len(t.curve) == 2 for t in done)
+    assert all(t.worker and ":" in t.worker for t in done)  # host:pid of the worker process
     for t in done:
         for key in ("val_accuracy", "test_accuracy", "params", "flops", "latency_ms",
                     "peak_memory_mb", "wall_time_s", "train_loss"):

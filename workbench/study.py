@@ -280,6 +280,9 @@ class StudyRunner:
         except KeyboardInterrupt:
             status = "stopped"
             raise
+        except Exception:
+            status = "failed"  # the driver broke (executor, database): not a finished study
+            raise
         finally:
             self.executor.shutdown()
             if self.inflight:  # interrupted: trials in flight run again on resume
@@ -358,7 +361,8 @@ class StudyRunner:
                 state, error = "failed", f"evaluation returned no {', '.join(missing)}"
         self.storage.finish_trial(self.name, job.number, state=state, metrics=metrics,
                                   error=error, duration_s=outcome.duration_s,
-                                  curve=[dict(p, fidelity=fidelity) for p in outcome.curve])
+                                  curve=[dict(p, fidelity=fidelity) for p in outcome.curve],
+                                  worker=outcome.worker or None)
         result = result_of(_Stored(state, metrics, fidelity), self.cfg.objectives)
         if outcome.weights is not None and result.ok:
             self._keep(job.number, outcome.weights)

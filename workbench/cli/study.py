@@ -60,6 +60,8 @@ def search(
                                               help="auto | HOST:PORT (default: start local)."),
     gpus_per_trial: float = typer.Option(0, "--gpus-per-trial"),
     cpus_per_trial: float = typer.Option(1, "--cpus-per-trial"),
+    max_retries: int = typer.Option(2, "--max-retries",
+                                    help="Ray: re-runs of a trial whose worker died."),
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds per trial."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     evaluator: str | None = typer.Option(None, "--evaluator",
@@ -78,7 +80,7 @@ def search(
     ray = {}
     if executor == "ray":
         ray = {"address": ray_address, "gpus_per_trial": gpus_per_trial,
-               "cpus_per_trial": cpus_per_trial}
+               "cpus_per_trial": cpus_per_trial, "max_retries": max_retries}
     cfg = StudyConfig(
         space=space, space_options=_kv(space_opt, "--space-opt"), task=task, searcher=searcher,
         searcher_options=_kv(searcher_opt, "--searcher-opt"),
@@ -91,6 +93,10 @@ def search(
         input_shape=parse_shape(input) if input else None, num_classes=classes, ray=ray)
     db = open_storage(storage)
     name = study or f"{space}-{searcher}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if executor == "ray":  # a bad --ray-address must not leave an empty study behind
+        from workbench.executors import make_executor
+
+        make_executor("ray", workers=workers, timeout=timeout, **ray).shutdown()
     create_study(db, name, cfg)
     typer.echo(f"study {name} in {db.url}")
     _run(db, name, quiet)
