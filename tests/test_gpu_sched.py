@@ -163,6 +163,9 @@ def test_oom_on_an_unshared_device_is_not_retried(tmp_path, monkeypatch):
 # -- the trainer: device copy kept, torch.compile cached or falling back ---------------------------
 @pytest.fixture
 def fresh_compile_cache():
+    import torch._dynamo
+
+    torch._dynamo.reset()
     trainer._COMPILED.clear()
     trainer._COMPILE_FAILED.clear()
     yield
@@ -180,9 +183,9 @@ def test_task_is_copied_to_a_device_once_per_task():
     assert second is not first and trainer._on_device(other, meta) is second
 
 
-def _small_run(**kw):
+def _small_run(text: str = SMALL, **kw):
     task = get_task("synthetic", n=256)
-    arch = get_space("einspace", task.input_shape, task.num_classes).parse(SMALL)
+    arch = get_space("einspace", task.input_shape, task.num_classes).parse(text)
     return evaluate(arch, task, Budget(epochs=2, batch_size=32), device="cpu", **kw)
 
 
@@ -208,19 +211,24 @@ def test_compiled_training_matches_eager_and_is_cached(fresh_compile_cache):
         assert again.metrics[key] == pytest.approx(first.metrics[key], abs=1e-6)
 
 
-def test_compile_failure_falls_back_to_eager(fresh_compile_cache, monkeypatch):
+def test_compile_failure_falls_back_to_eager(fresh_compile_cache, monkeypatch, tmp_path):
+    import torch._functorch.config as functorch_config
     import torch._inductor.config as inductor_config
 
-    # what a machine without a C++ compiler gives: inductor's CPU code cannot be built
+    # what a machine without a C++ compiler gives: inductor's CPU code cannot be built. No cache
+    # may serve code built earlier: caches off, an empty cache folder, an architecture of its own
     monkeypatch.setattr(inductor_config.cpp, "cxx", ("/nonexistent/c++",))
     monkeypatch.setattr(inductor_config, "fx_graph_cache", False)
-    eager = _small_run()
-    res = _small_run(compile=True)
+    monkeypatch.setattr(functorch_config, "enable_autograd_cache", False)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    text = "sequential[computation[linear(32)], computation[relu]]"
+    eager = _small_run(text)
+    res = _small_run(text, compile=True)
     assert res.ok, res.error
     assert res.metrics["compiled"] is False
     assert "C++ compiler" in res.metrics["compile_error"]
     assert res.metrics["train_loss"] == pytest.approx(eager.metrics["train_loss"], abs=1e-6)
-    again = _small_run(compile=True)  # the failure is remembered, not paid again
+    again = _small_run(text, compile=True)  # the failure is remembered, not paid again
     assert again.metrics["compiled"] is False and again.metrics["compile_cached"] is True
 
 
