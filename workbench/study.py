@@ -84,6 +84,7 @@ class StudyConfig:
     timeout: float | None = None  # per trial
     device: str = "auto"
     devices: tuple[str, ...] = ()
+    trials_per_gpu: int | str | None = None  # N or "auto" (from a memory estimate)
     evaluator: str | None = None
     keep_weights: str = "none"  # none | all | top:K
     input_shape: tuple[int, ...] | None = None
@@ -202,7 +203,7 @@ class StudyRunner:
                                      **c.searcher_options)
         self.executor = executor or make_executor(
             c.executor, workers=c.workers, timeout=c.timeout, devices=list(c.devices) or None,
-            **c.ray)
+            **({"trials_per_gpu": c.trials_per_gpu} if c.trials_per_gpu else {}), **c.ray)
         self.on_event = on_event or (lambda kind, data: None)
         self.should_stop = should_stop or (lambda: False)
         self.inflight: dict[int, tuple[Architecture, float | None]] = {}

@@ -64,6 +64,10 @@ def search(
                                     help="Ray: re-runs of a trial whose worker died."),
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds per trial."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    trials_per_gpu: str | None = typer.Option(None, "--trials-per-gpu",
+                                              help="Trials at once per GPU: N or auto."),
+    compile: bool = typer.Option(False, "--compile/--no-compile",
+                                 help="torch.compile candidates (eager fallback)."),
     evaluator: str | None = typer.Option(None, "--evaluator",
                                             help="module:function replacing training."),
     input: str | None = typer.Option(None, "--input", help="Input shape (custom evaluators)."),
@@ -87,7 +91,10 @@ def search(
         objectives=parse_objectives(objectives),
         constraints={"max_params": max_params} if max_params else {},
         trials=trials, max_seconds=max_seconds,
-        budget={"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer},
+        budget={"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
+                **({"compile": True} if compile else {})},
+        trials_per_gpu=(int(trials_per_gpu) if trials_per_gpu and trials_per_gpu.isdigit()
+                        else trials_per_gpu),
         seed=seed, workers=workers, executor=executor, timeout=timeout, device=device,
         evaluator=evaluator, keep_weights=keep_weights,
         input_shape=parse_shape(input) if input else None, num_classes=classes, ray=ray)
