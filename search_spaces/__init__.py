@@ -1,21 +1,25 @@
-"""Concrete search spaces, registered by name in :mod:`workbench.spaces`."""
+"""Concrete search spaces, registered by name in :mod:`workbench.spaces`.
 
-from search_spaces import einspace
+Importing this package is cheap (no torch): spaces load their compiler builders lazily.
+"""
+
+from search_spaces import (
+    deepconv,
+    dnn,
+    einspace,
+    genetic_cnn,
+    mlp,
+    nasbench_cell,
+    nb201,
+    quickstart,
+)
 from workbench.spaces import register_space
 
 register_space("einspace", einspace.make_space, kind="grammar",
                description="einspace: PCFG over fundamental operations, im/col modes, 4 seeds")
-
-from search_spaces import mlp  # noqa: E402
-
 register_space("mlp", mlp.make_space, kind="grammar", example_input=(1, 8, 8),
                description="MLP blocks over the flattened input (the example grammar)")
-from search_spaces import nb201  # noqa: E402
-
 register_space("nb201", nb201.make_space, kind="cell", description=nb201.NB201Space.description)
-
-from search_spaces import deepconv, dnn, genetic_cnn, nasbench_cell, quickstart  # noqa: E402
-
 register_space("dnn", dnn.make_space, kind="tree", example_input=(1, 8, 8),
                description="DeepArchitect MLP: 1-2 dense cells, shared nonlinearity, optional "
                            "dropout/batchnorm in a chosen order")

@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ui.control import study_state
+from workbench.pareto import front_2d
 
 MAX_PLOT_POINTS = 3000  # dominated points drawn on the Pareto plot; the front always complete
 WEBGL_ABOVE = 1500  # scattergl (WebGL) above this many points, SVG below (works without a GPU)
@@ -303,31 +304,6 @@ def pareto_figure(trials: Sequence, objectives: Sequence[dict[str, Any]], x: str
         if min(values) > 0 and max(values) / min(values) > 100:  # wide ranges (params, FLOPs)
             axis(type="log")
     return fig, [t.number for t in front]
-
-
-def front_2d(points: Sequence[tuple[float, float]], directions: Sequence[str]) -> list[int]:
-    """Indices of the non-dominated points of a 2-D set in O(n log n) (a sweep by x).
-
-    Same answer as :func:`workbench.pareto.non_dominated` (ties all kept), whose pairwise
-    O(n²) sort takes minutes at 10,000 points.
-    """
-    sign = [1.0 if d == "maximize" else -1.0 for d in directions]
-    pts = [(p[0] * sign[0], p[1] * sign[1]) for p in points]  # both maximised now
-    order = sorted(range(len(pts)), key=lambda i: -pts[i][0])
-    out: list[int] = []
-    best_y = -math.inf  # best y among points with a strictly greater x
-    k = 0
-    while k < len(order):
-        j = k
-        while j < len(order) and pts[order[j]][0] == pts[order[k]][0]:
-            j += 1
-        group = order[k:j]
-        top = max(pts[i][1] for i in group)
-        if top > best_y:
-            out.extend(i for i in group if pts[i][1] == top)
-        best_y = max(best_y, top)
-        k = j
-    return sorted(out)
 
 
 def _num(v: Any) -> bool:
