@@ -53,10 +53,19 @@ class StorageBase:
 
     # -- look-ups ---------------------------------------------------------------------------
     def _study_id(self, session: Session, name: str) -> int:
+        # Study ids never change while the study exists: cache them, saving a round trip on
+        # every trial read/write (delete_study drops the entry).
+        ids = self.__dict__.setdefault("_ids", {})
+        if name in ids:
+            return ids[name]
         study_id = session.scalar(select(Study.id).where(Study.name == name))
         if study_id is None:
             raise self._no_study(session, name)
+        ids[name] = study_id
         return study_id
+
+    def _forget_study(self, name: str) -> None:
+        self.__dict__.setdefault("_ids", {}).pop(name, None)
 
     def _no_study(self, session: Session, name: str) -> NotFoundError:
         names = list(session.scalars(select(Study.name).order_by(Study.name)

@@ -73,6 +73,16 @@ class TrialsMixin(StorageBase):
 
     def _architecture(self, s: Session, arch_hash: str, text: str, decisions: list[Any],
                       space: str) -> Architecture:
+        # PostgreSQL: INSERT ... ON CONFLICT DO NOTHING, then read — fewer network round trips
+        # than a savepoint, and a concurrent writer inserting the same hash first is no error.
+        # (SQLite runs in-process: its savepoint path below is as cheap.)
+        if s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+
+            s.execute(upsert(Architecture).values(
+                hash=arch_hash, space=space, text=text, decisions=decisions,
+                created_at=utcnow()).on_conflict_do_nothing(index_elements=["hash"]))
+            return s.scalars(select(Architecture).where(Architecture.hash == arch_hash)).one()
         arch = s.scalar(select(Architecture).where(Architecture.hash == arch_hash))
         if arch is not None:
             return arch

@@ -184,6 +184,7 @@ class Storage(TrialsMixin):
             s.execute(delete(Artifact).where(Artifact.trial_id.in_(trial_ids)))
             s.execute(delete(Trial).where(Trial.study_id == study_id))
             s.execute(delete(Study).where(Study.id == study_id))
+        self._forget_study(name)
 
 
 def _check_objectives(objectives: Any, study: str) -> list[dict[str, Any]]:
