@@ -271,3 +271,16 @@ def test_study_names_conflict_and_config_errors(db):
         parse_objectives("test_accuracy")
     with pytest.raises(NotFound):
         create_study(db, "y", StudyConfig(evaluator="tests.nothing:here", space="mlp"))
+
+
+def test_console_script_finds_an_evaluator_in_the_working_directory(tmp_path):
+    (tmp_path / "my_eval.py").write_text(
+        "def evaluate(arch, budget):\n    return {'val_accuracy': 1 / (1 + arch.nodes)}\n")
+    script = Path(sys.executable).with_name("workbench")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([str(script), "search", "--space", "mlp", "--trials", "2",
+                          "--evaluator", "my_eval:evaluate", "--storage",
+                          f"sqlite:///{tmp_path / 'w.db'}", "--study", "cwd", "-q"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "finished: 2 complete" in out.stdout

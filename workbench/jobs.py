@@ -9,6 +9,7 @@ import importlib
 import inspect
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,10 @@ def load_evaluator(spec: str):
     module, _, name = spec.partition(":")
     if not module or not name:
         raise ConfigError(f"--evaluator: expected module:function, found {spec!r}")
+    # like `python -m` (and uvicorn's module:app), look in the working directory too: the
+    # console script does not put it on sys.path, and workers inherit the driver's cwd
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         fn = getattr(importlib.import_module(module), name)
     except ModuleNotFoundError as exc:

@@ -50,6 +50,8 @@ def search(
     objectives: str = typer.Option("acc", "--objectives",
                                    help="acc, params, flops, latency, or metric:max|min."),
     max_params: int | None = typer.Option(None, "--max-params", help="Parameter cap."),
+    max_flops: int | None = typer.Option(None, "--max-flops",
+                                         help="FLOPs cap (one input); checked before training."),
     epochs: int = typer.Option(5, "--epochs", help="Training epochs per trial."),
     batch_size: int = typer.Option(128, "--batch-size"),
     lr: float | None = typer.Option(None, "--lr"),
@@ -89,7 +91,8 @@ def search(
         space=space, space_options=_kv(space_opt, "--space-opt"), task=task, searcher=searcher,
         searcher_options=_kv(searcher_opt, "--searcher-opt"),
         objectives=parse_objectives(objectives),
-        constraints={"max_params": max_params} if max_params else {},
+        constraints={k: v for k, v in (("max_params", max_params), ("max_flops", max_flops))
+                     if v},
         trials=trials, max_seconds=max_seconds,
         budget={"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
                 **({"compile": True} if compile else {})},
