@@ -218,7 +218,10 @@ class StudyRunner:
         if requeued:
             log.info("study %s: re-queued %d trials that were running", self.name, len(requeued))
         history = []
-        for t in self.storage.trials(self.name, states=["complete", "failed", "pruned"]):
+        # replay in the order the live searcher was told (trials finish out of number order
+        # when several run at once)
+        for t in self.storage.trials(self.name, states=["complete", "failed", "pruned"],
+                                     order_by="finished_at"):
             arch = self._arch(t.arch_decisions)
             result = result_of(t, self.cfg.objectives)
             history.append((arch, result))
