@@ -1,7 +1,7 @@
 """The UI in a real headless Chromium: create a study, watch it live, click the Pareto front,
 stop and resume it, explore and export. Screenshots go to ``artifacts/screenshots/``.
 
-Runs a real background search (quickstart space, digits, 1 epoch per trial) against a real
+Runs a real background search (quickstart space, digits, 40 epochs per trial) against a real
 SQLite file, through the same ``workbench resume`` process the UI starts for users.
 """
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "artifacts" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-TRIALS = 4
+TRIALS = 8  # x 40 epochs (~1-2 s each): Stop lands while the search runs, even on a quiet machine
 
 
 def _free_port() -> int:
@@ -95,7 +95,7 @@ def test_create_watch_click_stop_resume_explore(served, page):
     # -- create a small real study from the form ----------------------------------------------
     page.get_by_label("name (blank: generated)").fill("browser")
     _number_input(page, "trials").fill(str(TRIALS))
-    _number_input(page, "epochs per trial").fill("1")
+    _number_input(page, "epochs per trial").fill("40")
     page.locator("#wb-create").click()
     progress = page.locator("#wb-progress")
     expect(progress).to_contain_text("browser", timeout=30_000)
