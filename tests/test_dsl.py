@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 import torch
 
+from tests.graphs import live_edges, reachable
 from workbench.architecture import Decision
 from workbench.compiler import compile_model
 from workbench.dsl import (
@@ -218,8 +219,8 @@ def test_rejected_cell_specs_are_resampled_never_returned_and_fail_replay():
         cell = next(n for n in arch.tree.walk() if n.symbol == "dag_cell")
         on = {tuple(map(int, p[len("cell/edge["):-1].split(","))) for p, c in
               arch.choices.items() if p.startswith("cell/edge") and c}
-        assert _reachable(on, 0, 4) and _live_edges(on, 4) <= 3
-        assert all(_reachable(on, 0, v) and _reachable(on, v, 4) for v in
+        assert reachable(on, 0, 4) and live_edges(on, 4) <= 3
+        assert all(reachable(on, 0, v) and reachable(on, v, 4) for v in
                    (1, 2, 3) if f"cell/v{v}/op" in arch.choices)  # ops only on kept vertices
         assert len(cell.attr("plan")) == sum(f"cell/v{v}/op" in arch.choices for v in (1, 2, 3))
     text = "; ".join(f"cell/edge[{i},{j}]=true" for i in range(5) for j in range(i + 1, 5))
@@ -230,19 +231,6 @@ def test_rejected_cell_specs_are_resampled_never_returned_and_fail_replay():
                               for j in range(i + 1, 5)))
 
 
-def _reachable(edges, src, dst):
-    seen, todo = {src}, [src]
-    while todo:
-        u = todo.pop()
-        for a, b in edges:
-            if a == u and b not in seen:
-                seen.add(b)
-                todo.append(b)
-    return dst in seen
-
-
-def _live_edges(edges, out):
-    return sum(1 for a, b in edges if _reachable(edges, 0, a) and _reachable(edges, b, out))
 
 
 def test_cell_check_rejects_and_policy_fixed_rejection_fails_fast():

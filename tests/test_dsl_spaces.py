@@ -11,25 +11,11 @@ import torch
 from typer.testing import CliRunner
 
 from search_spaces import deepconv, dnn, genetic_cnn, nasbench_cell, quickstart
+from tests.graphs import live_edges, reachable
 from workbench.architecture import from_json
 from workbench.compiler import compile_model
 from workbench.dsl_count import enumerate_decisions as enumerate_sequences
 from workbench.spaces import get_space, list_spaces
-
-
-def _reachable(edges, src, dst):
-    seen, todo = {src}, [src]
-    while todo:
-        u = todo.pop()
-        for a, b in edges:
-            if a == u and b not in seen:
-                seen.add(b)
-                todo.append(b)
-    return dst in seen
-
-
-def _live_edges(edges, out):
-    return sum(1 for a, b in edges if _reachable(edges, 0, a) and _reachable(edges, b, out))
 
 SPACES = ("dnn", "deepconv", "genetic_cnn", "nasbench_cell", "quickstart")
 SIZES = {"dnn": 5400, "deepconv": 60_466_176, "genetic_cnn": 2 ** 19,
@@ -105,9 +91,9 @@ def test_sampled_nasbench_cells_are_valid():
         arch = space.sample(rng)
         on = {tuple(map(int, p[len("cell/edge["):-1].split(","))) for p, c in
               arch.choices.items() if p.startswith("cell/edge") and c}
-        assert _reachable(on, 0, 6), arch.text
-        assert _live_edges(on, 6) <= 9, arch.text
-        kept = {v for v in range(1, 6) if _reachable(on, 0, v) and _reachable(on, v, 6)}
+        assert reachable(on, 0, 6), arch.text
+        assert live_edges(on, 6) <= 9, arch.text
+        kept = {v for v in range(1, 6) if reachable(on, 0, v) and reachable(on, v, 6)}
         assert {v for v in range(1, 6) if f"cell/v{v}/op" in arch.choices} == kept
 
 
