@@ -26,6 +26,7 @@ class StorageBase:
     _parsed: URL
     _engine: Engine
     _write_engine: Engine
+    _read_engine: Engine
 
     @property
     def _shown(self) -> str:
@@ -35,7 +36,7 @@ class StorageBase:
     def _read(self) -> Iterator[Session]:
         """A session for reading; on SQLite a deferred transaction, which never blocks writers."""
         try:
-            with Session(self._engine, expire_on_commit=False) as session:
+            with Session(self._read_engine, expire_on_commit=False) as session:
                 yield session
         except exc.DBAPIError as err:
             raise describe(err, self.url) from None

@@ -136,7 +136,7 @@ class TrialsMixin(StorageBase):
                 duration_s = (now - trial.started_at).total_seconds()
             trial.duration_s = None if duration_s is None else float(duration_s)
             if points is not None:
-                s.execute(delete(CurvePoint).where(CurvePoint.trial_id == trial.id))
+                # a trial is finished once, and only finishing writes curves: nothing to delete
                 if points:
                     s.execute(CurvePoint.__table__.insert(), [
                         {"trial_id": trial.id, "seq": i, "values": p}
