@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, exc, select
+from sqlalchemy import Connection, Engine, exc, select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,27 @@ class StorageBase:
             raise describe(err, self.url) from None
 
     @contextmanager
+    def _connect(self, write: bool = False, autocommit: bool = False) -> Iterator[Connection]:
+        """A Core connection (cheaper than a Session, for the study loop's hot path).
+
+        ``write``: one write transaction, committed on exit. ``autocommit`` (PostgreSQL): every
+        statement commits by itself, with no BEGIN/COMMIT round trips; only for single
+        statements that are atomic on their own.
+        """
+        engine = (self._read_engine if autocommit or not write else self._write_engine)
+        try:
+            with engine.connect() as conn:
+                if write and not autocommit:
+                    with conn.begin():
+                        yield conn
+                else:
+                    yield conn
+        except exc.IntegrityError:
+            raise  # callers retry or turn it into a ConflictError
+        except exc.DBAPIError as err:
+            raise describe(err, self.url) from None
+
+    @contextmanager
     def _write(self) -> Iterator[Session]:
         """A session in one write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
         try:
@@ -53,7 +74,7 @@ class StorageBase:
             raise describe(err, self.url) from None
 
     # -- look-ups ---------------------------------------------------------------------------
-    def _study_id(self, session: Session, name: str) -> int:
+    def _study_id(self, session: Session | Connection, name: str) -> int:
         # Study ids never change while the study exists: cache them, saving a round trip on
         # every trial read/write (delete_study drops the entry).
         ids = self.__dict__.setdefault("_ids", {})
@@ -65,10 +86,18 @@ class StorageBase:
         ids[name] = study_id
         return study_id
 
+    def _known_study_id(self, name: str) -> int:
+        """The study's id from the cache, or looked up (NotFoundError if there is none)."""
+        known = self.__dict__.get("_ids", {}).get(name)
+        if known is not None:
+            return known
+        with self._connect() as conn:
+            return self._study_id(conn, name)
+
     def _forget_study(self, name: str) -> None:
         self.__dict__.setdefault("_ids", {}).pop(name, None)
 
-    def _no_study(self, session: Session, name: str) -> NotFoundError:
+    def _no_study(self, session: Session | Connection, name: str) -> NotFoundError:
         names = list(session.scalars(select(Study.name).order_by(Study.name)
                                      .limit(_NAMES_SHOWN + 1)))
         listed = ", ".join(names[:_NAMES_SHOWN]) or "(none)"
@@ -76,7 +105,7 @@ class StorageBase:
             listed += ", ..."
         return NotFoundError(f"no study named {name!r} in {self._shown}; studies: {listed}")
 
-    def _no_trial(self, session: Session, study: str, study_id: int, number: int) -> NotFoundError:
+    def _no_trial(self, session: Session | Connection, study: str, study_id: int, number: int) -> NotFoundError:
         from sqlalchemy import func
 
         count = session.scalar(select(func.count()).where(Trial.study_id == study_id)) or 0
@@ -99,6 +128,20 @@ def trial_record(t: Trial, a: Architecture, study: str,
         fidelity=t.fidelity, metrics=dict(t.metrics or {}), error=t.error, worker=t.worker,
         parent_numbers=tuple(t.parent_numbers or ()), created_at=t.created_at,
         started_at=t.started_at, finished_at=t.finished_at, duration_s=t.duration_s, curve=curve)
+
+
+def row_record(row: Any, study: str, curve: list[dict[str, Any]] | None = None) -> TrialRecord:
+    """A record from a Core row holding a trial's columns and its architecture's, the latter
+    labelled ``arch_hash``, ``arch_text``, ``arch_decisions`` and ``arch_space``."""
+    m = row._mapping
+    return TrialRecord(
+        id=m["id"], study=study, number=m["number"], state=TrialState(m["state"]),
+        arch_hash=m["arch_hash"], arch_text=m["arch_text"],
+        arch_decisions=list(m["arch_decisions"] or []), space=m["arch_space"],
+        fidelity=m["fidelity"], metrics=dict(m["metrics"] or {}), error=m["error"],
+        worker=m["worker"], parent_numbers=tuple(m["parent_numbers"] or ()),
+        created_at=m["created_at"], started_at=m["started_at"], finished_at=m["finished_at"],
+        duration_s=m["duration_s"], curve=curve)
 
 
 def to_state(state: TrialState | str) -> TrialState:

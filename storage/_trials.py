@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from storage._base import StorageBase, chunks, clean_json, to_state, trial_record
+from storage import _pg
+from storage._base import StorageBase, chunks, clean_json, row_record, to_state, trial_record
 from storage.errors import ConflictError, NotFoundError, StorageError
-from storage.models import Architecture, Artifact, CurvePoint, Study, Trial, utcnow
+from storage.models import Architecture, Artifact, CurvePoint, Trial, utcnow
 from storage.records import TrialRecord, TrialState
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,7 @@ _SORT_COLUMNS = {
     "finished_at": Trial.finished_at, "duration_s": Trial.duration_s, "fidelity": Trial.fidelity,
     "state": Trial.state,
 }
+T, A, S, C = _pg.T, _pg.A, _pg.S, _pg.C
 _LIVE = (TrialState.COMPLETE.value, TrialState.RUNNING.value, TrialState.QUEUED.value)
 
 
@@ -40,60 +44,54 @@ class TrialsMixin(StorageBase):
         """
         state = to_state(state)
         decisions = clean_json(list(arch_decisions), "arch_decisions")
-        metrics = clean_json(dict(metrics or {}), "metrics")
-        parents = [int(n) for n in parent_numbers]
-        fidelity = None if fidelity is None else float(fidelity)
+        now = utcnow()
+        arch = {"hash": arch_hash, "space": space, "text": arch_text, "decisions": decisions,
+                "created_at": now}
+        values = {"state": state.value, "fidelity": None if fidelity is None else float(fidelity),
+                  "metrics": clean_json(dict(metrics or {}), "metrics"), "worker": worker,
+                  "parent_numbers": [int(n) for n in parent_numbers], "created_at": now,
+                  "started_at": now if state is not TrialState.QUEUED else None,
+                  "finished_at": now if state.finished else None}
         for attempt in range(_RETRIES):
             try:
-                with self._write() as s:
-                    now = utcnow()
-                    # Touching the study row first also serialises concurrent numbering on
-                    # PostgreSQL (row lock), so the retry below is a safety net, not the plan.
-                    study_id = s.scalar(update(Study).where(Study.name == study)
-                                        .values(updated_at=now).returning(Study.id))
-                    if study_id is None:
-                        raise self._no_study(s, study)
-                    arch = self._architecture(s, arch_hash, arch_text, decisions, space)
-                    last = s.scalar(select(func.max(Trial.number))
-                                    .where(Trial.study_id == study_id))
-                    trial = Trial(
-                        study_id=study_id, number=(-1 if last is None else last) + 1,
-                        state=state.value, architecture_id=arch.id, fidelity=fidelity,
-                        metrics=metrics, error=None, worker=worker, parent_numbers=parents,
-                        created_at=now,
-                        started_at=now if state is not TrialState.QUEUED else None,
-                        finished_at=now if state.finished else None, duration_s=None)
-                    s.add(trial)
-                    s.flush()
-                    return trial_record(trial, arch, study)
+                row = self._insert_trial(study, now, arch, values)
             except sa_exc.IntegrityError:
-                log.debug("trial number race in study %r (attempt %d); retrying", study, attempt)
+                row = None
+            if row is not None:
+                return TrialRecord(
+                    id=row.id, study=study, number=row.number, state=state, arch_hash=arch_hash,
+                    arch_text=arch_text, arch_decisions=decisions, space=space,
+                    fidelity=values["fidelity"], metrics=values["metrics"], error=None,
+                    worker=worker, parent_numbers=tuple(values["parent_numbers"]),
+                    created_at=now, started_at=values["started_at"],
+                    finished_at=values["finished_at"], duration_s=None)
+            # lost a race, or the cached study id is stale (the study was deleted): look again
+            self._forget_study(study)
+            log.debug("trial number race in study %r (attempt %d); retrying", study, attempt)
         raise ConflictError(f"could not number a new trial in study {study!r} after {_RETRIES} "
                             f"attempts (too many concurrent writers on {self._shown})")
 
-    def _architecture(self, s: Session, arch_hash: str, text: str, decisions: list[Any],
-                      space: str) -> Architecture:
-        # PostgreSQL: INSERT ... ON CONFLICT DO NOTHING, then read — fewer network round trips
-        # than a savepoint, and a concurrent writer inserting the same hash first is no error.
-        # (SQLite runs in-process: its savepoint path below is as cheap.)
-        if s.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-
-            s.execute(upsert(Architecture).values(
-                hash=arch_hash, space=space, text=text, decisions=decisions,
-                created_at=utcnow()).on_conflict_do_nothing(index_elements=["hash"]))
-            return s.scalars(select(Architecture).where(Architecture.hash == arch_hash)).one()
-        arch = s.scalar(select(Architecture).where(Architecture.hash == arch_hash))
-        if arch is not None:
-            return arch
-        try:
-            with s.begin_nested():  # a concurrent writer may insert the same hash first
-                arch = Architecture(hash=arch_hash, space=space, text=text, decisions=decisions,
-                                    created_at=utcnow())
-                s.add(arch)
-            return arch
-        except sa_exc.IntegrityError:
-            return s.scalars(select(Architecture).where(Architecture.hash == arch_hash)).one()
+    def _insert_trial(self, study: str, now: datetime, arch: dict[str, Any],
+                      values: dict[str, Any]) -> Any:
+        """One attempt at create_trial: the new (id, number), or None to retry."""
+        if self._pg:
+            params = {**arch, **values, "study_id": self._known_study_id(study), "now": now}
+            del params["created_at"]
+            with self._connect(write=True, autocommit=True) as c:
+                return c.execute(_pg.create_trial(), _pg.params(**params)).first()
+        with self._connect(write=True) as c:  # BEGIN IMMEDIATE on SQLite: numbering is safe
+            study_id = self._study_id(c, study)
+            arch_id = c.scalar(select(A.c.id).where(A.c.hash == arch["hash"]))
+            if arch_id is None:
+                arch_id = c.scalar(insert(A).values(**arch).returning(A.c.id))
+            prev = T.alias("prev")
+            number = (select(func.coalesce(func.max(prev.c.number), -1) + 1)
+                      .where(prev.c.study_id == study_id).scalar_subquery())
+            row = c.execute(insert(T).values(study_id=study_id, number=number,
+                                             architecture_id=arch_id, **values)
+                            .returning(T.c.id, T.c.number)).first()
+            c.execute(update(S).where(S.c.id == study_id).values(updated_at=now))
+            return row
 
     def start_trial(self, study: str, number: int, worker: str | None = None) -> TrialRecord:
         """Move a queued trial to running (sets ``started_at``); ConflictError otherwise."""
@@ -113,8 +111,8 @@ class TrialsMixin(StorageBase):
                      worker: str | None = None) -> TrialRecord:
         """Record the outcome of a queued or running trial: complete, failed or pruned.
 
-        ``metrics`` are merged into those already stored; ``curve`` (per-epoch dicts) replaces
-        any stored curve.
+        ``metrics`` are merged into those already stored; ``curve`` (per-epoch dicts) is stored
+        with it (a trial is finished once, and only finishing writes curves).
         """
         state = to_state(state)
         if not state.finished:
@@ -122,27 +120,50 @@ class TrialsMixin(StorageBase):
                                 f"{state.value!r}: expected complete, failed or pruned")
         new_metrics = clean_json(dict(metrics or {}), "metrics")
         points = None if curve is None else clean_json(list(curve), "curve")
-        with self._write() as s:
-            trial, arch = self._load(s, study, number)
-            if TrialState(trial.state).finished:
-                raise ConflictError(f"cannot finish trial {number} of study {study!r}: it is "
-                                    f"already {trial.state}")
-            now = utcnow()
-            trial.state, trial.finished_at, trial.error = state.value, now, error
-            trial.metrics = {**(trial.metrics or {}), **new_metrics}
-            if worker:
-                trial.worker = worker
-            if duration_s is None and trial.started_at is not None:
-                duration_s = (now - trial.started_at).total_seconds()
-            trial.duration_s = None if duration_s is None else float(duration_s)
-            if points is not None:
-                # a trial is finished once, and only finishing writes curves: nothing to delete
-                if points:
-                    s.execute(CurvePoint.__table__.insert(), [
-                        {"trial_id": trial.id, "seq": i, "values": p}
-                        for i, p in enumerate(points)])
-            s.execute(update(Study).where(Study.id == trial.study_id).values(updated_at=now))
-            return trial_record(trial, arch, study, curve=points)
+        duration = None if duration_s is None else float(duration_s)
+        values = {"state": state.value, "error": error, **({"worker": worker} if worker else {})}
+        now = utcnow()
+        if self._pg:
+            params = _pg.params(
+                study_id=self._known_study_id(study), number=int(number), now=now,
+                state=state.value, error=error, worker=worker or None, metrics=new_metrics,
+                duration_s=duration, curve=points or [])
+            with self._connect(write=True, autocommit=True) as c:
+                row = c.execute(_pg.finish_trial(), params).first()
+            if row is None:
+                self._unfinishable(study, number)
+            return row_record(row, study, curve=points)
+        with self._connect(write=True) as c:
+            study_id = self._study_id(c, study)
+            row = c.execute(select(T, *_pg.ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)
+                            .where(T.c.study_id == study_id, T.c.number == int(number))).first()
+            if row is None or TrialState(row.state).finished:
+                self._unfinishable(study, number, c)
+            if duration is None and row.started_at is not None:
+                duration = (now - row.started_at).total_seconds()
+            merged = {**(row.metrics or {}), **new_metrics}
+            c.execute(update(T).where(T.c.id == row.id)
+                      .values(**values, metrics=merged, finished_at=now, duration_s=duration))
+            if points:
+                c.execute(insert(C), [{"trial_id": row.id, "seq": i, "values": p}
+                                      for i, p in enumerate(points)])
+            c.execute(update(S).where(S.c.id == study_id).values(updated_at=now))
+            return replace(row_record(row, study, curve=points), state=state, error=error,
+                           metrics=merged, finished_at=now, duration_s=duration,
+                           worker=worker or row.worker)
+
+    def _unfinishable(self, study: str, number: int, c: Any = None) -> None:
+        """Raise why trial ``number`` cannot be finished: it is missing or already finished."""
+        if c is None:
+            with self._connect() as conn:
+                return self._unfinishable(study, number, conn)
+        study_id = self._study_id(c, study)
+        found = c.scalar(select(T.c.state).where(T.c.study_id == study_id,
+                                                 T.c.number == int(number)))
+        if found is None:
+            raise self._no_trial(c, study, study_id, number)
+        raise ConflictError(f"cannot finish trial {number} of study {study!r}: it is "
+                            f"already {found}")
 
     def requeue_running(self, study: str) -> list[int]:
         """Put every running trial back in the queue (resume after a crash); their numbers."""
@@ -162,25 +183,27 @@ class TrialsMixin(StorageBase):
         PostgreSQL skips rows another transaction has locked, and the state-checked UPDATE
         guards every other database.
         """
-        with self._write() as s:
-            study_id = self._study_id(s, study)
+        now = utcnow()
+        if self._pg:
+            params = _pg.params(study_id=self._known_study_id(study), now=now, worker=worker)
+            with self._connect(write=True, autocommit=True) as c:
+                row = c.execute(_pg.claim_queued(), params).first()
+            return None if row is None else row_record(row, study)
+        with self._connect(write=True) as c:
+            study_id = self._study_id(c, study)
             for _ in range(_RETRIES):
-                trial_id = s.scalar(
-                    select(Trial.id)
-                    .where(Trial.study_id == study_id, Trial.state == TrialState.QUEUED.value)
-                    .order_by(Trial.number).limit(1).with_for_update(skip_locked=True))
+                trial_id = c.scalar(
+                    select(T.c.id).where(T.c.study_id == study_id, T.c.state == "queued")
+                    .order_by(T.c.number).limit(1).with_for_update(skip_locked=True))
                 if trial_id is None:
                     return None
-                claimed = s.execute(
-                    update(Trial)
-                    .where(Trial.id == trial_id, Trial.state == TrialState.QUEUED.value)
-                    .values(state=TrialState.RUNNING.value, started_at=utcnow(), worker=worker)
-                    .execution_options(synchronize_session=False)).rowcount
+                claimed = c.execute(
+                    update(T).where(T.c.id == trial_id, T.c.state == "queued")
+                    .values(state="running", started_at=now, worker=worker)).rowcount
                 if claimed == 1:
-                    trial, arch = s.execute(
-                        select(Trial, Architecture).join(Architecture)
-                        .where(Trial.id == trial_id)).one()
-                    return trial_record(trial, arch, study)
+                    return row_record(c.execute(
+                        select(T, *_pg.ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)
+                        .where(T.c.id == trial_id)).one(), study)
             raise ConflictError(f"could not claim a queued trial of study {study!r}: every "
                                 f"attempt lost a race with another worker on {self._shown}")
 
@@ -250,17 +273,17 @@ class TrialsMixin(StorageBase):
     def find_trial(self, study: str, arch_hash: str,
                    fidelity: float | None) -> TrialRecord | None:
         """A complete (preferred), running or queued trial of this architecture at this fidelity."""
-        with self._read() as s:
-            study_id = self._study_id(s, study)
-            query = (select(Trial, Architecture).join(Architecture)
-                     .where(Trial.study_id == study_id, Architecture.hash == arch_hash,
-                            Trial.state.in_(_LIVE)))
-            query = query.where(Trial.fidelity.is_(None) if fidelity is None
-                                else Trial.fidelity == float(fidelity))
-            query = query.order_by(
-                case((Trial.state == TrialState.COMPLETE.value, 0), else_=1), Trial.number)
-            row = s.execute(query.limit(1)).first()
-            return None if row is None else trial_record(row[0], row[1], study)
+        with self._connect() as c:
+            study_id = self._study_id(c, study)
+            query = (select(T, *_pg.ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)
+                     .where(T.c.study_id == study_id, A.c.hash == arch_hash,
+                            T.c.state.in_(_LIVE)))
+            query = query.where(T.c.fidelity.is_(None) if fidelity is None
+                                else T.c.fidelity == float(fidelity))
+            query = query.order_by(case((T.c.state == TrialState.COMPLETE.value, 0), else_=1),
+                                   T.c.number)
+            row = c.execute(query.limit(1)).first()
+            return None if row is None else row_record(row, study)
 
     def curves(self, study: str, numbers: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
         """Learning curves by trial number (an empty list for a trial without one)."""

@@ -44,9 +44,11 @@ class Storage(TrialsMixin):
         self._parsed = parse_url(self.url)
         self._engine = make_engine(self._parsed)
         self._write_engine = self._engine.execution_options(**WRITE)
-        # PostgreSQL reads run in autocommit: no BEGIN/ROLLBACK round trips around a SELECT
+        # PostgreSQL reads (and the single-statement writes of storage._pg) run in autocommit:
+        # no BEGIN/COMMIT round trips around one statement
+        self._pg = self._parsed.get_backend_name() == "postgresql"
         self._read_engine = (self._engine.execution_options(isolation_level="AUTOCOMMIT")
-                             if self._parsed.get_backend_name() == "postgresql" else self._engine)
+                             if self._pg else self._engine)
         try:
             self.revision = upgrade(self._engine)
         except StorageError:

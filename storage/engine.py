@@ -111,7 +111,6 @@ def make_engine(url: URL) -> Engine:
     elif url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
         # Without it an unroutable host hangs for minutes before the user sees anything.
         kwargs["connect_args"] = {"connect_timeout": 10}
-        kwargs["pool_pre_ping"] = True  # survives server restarts (costs ~0.3 ms a checkout)
     try:
         engine = create_engine(url, **kwargs)
     except exc.NoSuchModuleError:
@@ -125,8 +124,39 @@ def make_engine(url: URL) -> Engine:
         raise StorageError(f"invalid database URL {shown}: {_first_line(err)}") from None
     if is_sqlite(engine):
         _configure_sqlite(engine)
+    else:
+        _ping_idle_connections(engine)
     _forget_connections_after_fork(engine)
     return engine
+
+
+PING_AFTER_IDLE_S = 2.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Check a pooled connection before use when it has sat idle, so that a database restart
+    (or a dropped idle connection) costs a reconnect instead of a failed operation.
+
+    Unlike ``pool_pre_ping``, a connection handed back less than :data:`PING_AFTER_IDLE_S`
+    ago is not pinged: a running search reuses its connection every few milliseconds, and a
+    ping is a network round trip each time.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return  # fresh, or in steady use
+        try:
+            ok = engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as err:
+            raise exc.DisconnectionError(f"stale pooled connection: {_first_line(err)}") from err
+        if ok is False:
+            raise exc.DisconnectionError("stale pooled connection")
 
 
 def _forget_connections_after_fork(engine: Engine) -> None:
