@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from storage import _pg
+from storage import _statements as sql
 from storage._base import StorageBase, chunks, clean_json, row_record, to_state, trial_record
 from storage.errors import ConflictError, NotFoundError, StorageError
 from storage.models import Architecture, Artifact, CurvePoint, Trial, utcnow
@@ -26,7 +25,7 @@ _SORT_COLUMNS = {
     "finished_at": Trial.finished_at, "duration_s": Trial.duration_s, "fidelity": Trial.fidelity,
     "state": Trial.state,
 }
-T, A, S, C = _pg.T, _pg.A, _pg.S, _pg.C
+T, A, C = sql.T, sql.A, sql.C
 _LIVE = (TrialState.COMPLETE.value, TrialState.RUNNING.value, TrialState.QUEUED.value)
 
 
@@ -45,16 +44,15 @@ class TrialsMixin(StorageBase):
         state = to_state(state)
         decisions = clean_json(list(arch_decisions), "arch_decisions")
         now = utcnow()
-        arch = {"hash": arch_hash, "space": space, "text": arch_text, "decisions": decisions,
-                "created_at": now}
-        values = {"state": state.value, "fidelity": None if fidelity is None else float(fidelity),
+        values = {"hash": arch_hash, "space": space, "text": arch_text, "decisions": decisions,
+                  "state": state.value, "fidelity": None if fidelity is None else float(fidelity),
                   "metrics": clean_json(dict(metrics or {}), "metrics"), "worker": worker,
-                  "parent_numbers": [int(n) for n in parent_numbers], "created_at": now,
+                  "parent_numbers": [int(n) for n in parent_numbers], "now": now,
                   "started_at": now if state is not TrialState.QUEUED else None,
                   "finished_at": now if state.finished else None}
         for attempt in range(_RETRIES):
             try:
-                row = self._insert_trial(study, now, arch, values)
+                row = self._insert_trial(study, values)
             except sa_exc.IntegrityError:
                 row = None
             if row is not None:
@@ -71,26 +69,18 @@ class TrialsMixin(StorageBase):
         raise ConflictError(f"could not number a new trial in study {study!r} after {_RETRIES} "
                             f"attempts (too many concurrent writers on {self._shown})")
 
-    def _insert_trial(self, study: str, now: datetime, arch: dict[str, Any],
-                      values: dict[str, Any]) -> Any:
+    def _insert_trial(self, study: str, values: dict[str, Any]) -> Any:
         """One attempt at create_trial: the new (id, number), or None to retry."""
         if self._pg:
-            params = {**arch, **values, "study_id": self._known_study_id(study), "now": now}
-            del params["created_at"]
+            p = sql.params(**values, study_id=self._known_study_id(study))
             with self._connect(write=True, autocommit=True) as c:
-                return c.execute(_pg.create_trial(), _pg.params(**params)).first()
+                return c.execute(sql.pg_create_trial(), p).first()
         with self._connect(write=True) as c:  # BEGIN IMMEDIATE on SQLite: numbering is safe
-            study_id = self._study_id(c, study)
-            arch_id = c.scalar(select(A.c.id).where(A.c.hash == arch["hash"]))
-            if arch_id is None:
-                arch_id = c.scalar(insert(A).values(**arch).returning(A.c.id))
-            prev = T.alias("prev")
-            number = (select(func.coalesce(func.max(prev.c.number), -1) + 1)
-                      .where(prev.c.study_id == study_id).scalar_subquery())
-            row = c.execute(insert(T).values(study_id=study_id, number=number,
-                                             architecture_id=arch_id, **values)
-                            .returning(T.c.id, T.c.number)).first()
-            c.execute(update(S).where(S.c.id == study_id).values(updated_at=now))
+            p = sql.params(**values, study_id=self._study_id(c, study))
+            p["p_arch_id"] = (c.scalar(sql.arch_id(), p)
+                              or c.scalar(sql.insert_arch(), p))
+            row = c.execute(sql.insert_trial(), p).first()
+            c.execute(sql.touch_study(), p)
             return row
 
     def start_trial(self, study: str, number: int, worker: str | None = None) -> TrialRecord:
@@ -121,36 +111,37 @@ class TrialsMixin(StorageBase):
         new_metrics = clean_json(dict(metrics or {}), "metrics")
         points = None if curve is None else clean_json(list(curve), "curve")
         duration = None if duration_s is None else float(duration_s)
-        values = {"state": state.value, "error": error, **({"worker": worker} if worker else {})}
         now = utcnow()
         if self._pg:
-            params = _pg.params(
+            params = sql.params(
                 study_id=self._known_study_id(study), number=int(number), now=now,
                 state=state.value, error=error, worker=worker or None, metrics=new_metrics,
                 duration_s=duration, curve=points or [])
             with self._connect(write=True, autocommit=True) as c:
-                row = c.execute(_pg.finish_trial(), params).first()
+                row = c.execute(sql.pg_finish_trial(), params).first()
             if row is None:
                 self._unfinishable(study, number)
             return row_record(row, study, curve=points)
         with self._connect(write=True) as c:
             study_id = self._study_id(c, study)
-            row = c.execute(select(T, *_pg.ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)
-                            .where(T.c.study_id == study_id, T.c.number == int(number))).first()
+            row = c.execute(sql.trial_by_number(),
+                            sql.params(study_id=study_id, number=int(number))).first()
             if row is None or TrialState(row.state).finished:
                 self._unfinishable(study, number, c)
             if duration is None and row.started_at is not None:
                 duration = (now - row.started_at).total_seconds()
-            merged = {**(row.metrics or {}), **new_metrics}
-            c.execute(update(T).where(T.c.id == row.id)
-                      .values(**values, metrics=merged, finished_at=now, duration_s=duration))
+            values = sql.params(id=row.id, study_id=study_id, now=now, state=state.value,
+                                error=error, worker=worker or row.worker,
+                                metrics={**(row.metrics or {}), **new_metrics},
+                                duration_s=duration)
+            c.execute(sql.finish_by_id(), values)
             if points:
                 c.execute(insert(C), [{"trial_id": row.id, "seq": i, "values": p}
                                       for i, p in enumerate(points)])
-            c.execute(update(S).where(S.c.id == study_id).values(updated_at=now))
+            c.execute(sql.touch_study(), values)
             return replace(row_record(row, study, curve=points), state=state, error=error,
-                           metrics=merged, finished_at=now, duration_s=duration,
-                           worker=worker or row.worker)
+                           metrics=values["p_metrics"], finished_at=now, duration_s=duration,
+                           worker=values["p_worker"])
 
     def _unfinishable(self, study: str, number: int, c: Any = None) -> None:
         """Raise why trial ``number`` cannot be finished: it is missing or already finished."""
@@ -185,9 +176,9 @@ class TrialsMixin(StorageBase):
         """
         now = utcnow()
         if self._pg:
-            params = _pg.params(study_id=self._known_study_id(study), now=now, worker=worker)
+            params = sql.params(study_id=self._known_study_id(study), now=now, worker=worker)
             with self._connect(write=True, autocommit=True) as c:
-                row = c.execute(_pg.claim_queued(), params).first()
+                row = c.execute(sql.pg_claim_queued(), params).first()
             return None if row is None else row_record(row, study)
         with self._connect(write=True) as c:
             study_id = self._study_id(c, study)
@@ -202,7 +193,7 @@ class TrialsMixin(StorageBase):
                     .values(state="running", started_at=now, worker=worker)).rowcount
                 if claimed == 1:
                     return row_record(c.execute(
-                        select(T, *_pg.ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)
+                        select(T, *sql.ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)
                         .where(T.c.id == trial_id)).one(), study)
             raise ConflictError(f"could not claim a queued trial of study {study!r}: every "
                                 f"attempt lost a race with another worker on {self._shown}")
@@ -274,15 +265,9 @@ class TrialsMixin(StorageBase):
                    fidelity: float | None) -> TrialRecord | None:
         """A complete (preferred), running or queued trial of this architecture at this fidelity."""
         with self._connect() as c:
-            study_id = self._study_id(c, study)
-            query = (select(T, *_pg.ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)
-                     .where(T.c.study_id == study_id, A.c.hash == arch_hash,
-                            T.c.state.in_(_LIVE)))
-            query = query.where(T.c.fidelity.is_(None) if fidelity is None
-                                else T.c.fidelity == float(fidelity))
-            query = query.order_by(case((T.c.state == TrialState.COMPLETE.value, 0), else_=1),
-                                   T.c.number)
-            row = c.execute(query.limit(1)).first()
+            p = sql.params(study_id=self._study_id(c, study), hash=arch_hash,
+                           fidelity=None if fidelity is None else float(fidelity))
+            row = c.execute(sql.find_live(fidelity is not None), p).first()
             return None if row is None else row_record(row, study)
 
     def curves(self, study: str, numbers: Iterable[int]) -> dict[int, list[dict[str, Any]]]:

@@ -9,6 +9,14 @@ def param_score(arch, budget):
             "curve": [{"epoch": e + 1, "val_accuracy": 0.1 * e} for e in range(budget.epochs)]}
 
 
+def slow_score(arch, budget):
+    """param_score after 0.15 s of "training"."""
+    import time
+
+    time.sleep(0.15)
+    return param_score(arch, budget)
+
+
 def explode(arch, budget):
     """Raises for architectures with a softmax, else scores like param_score."""
     if "softmax" in arch.text:

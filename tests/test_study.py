@@ -138,7 +138,36 @@ def test_constraint_rejects_big_candidates_before_training(db):
     assert failed and all("constraint max_params=2,000 violated" in t.error for t in failed)
 
 
-def test_stop_request_and_resume_keep_results(db):
+@pytest.fixture
+def prompt_stops(monkeypatch):
+    """Read the stop flag before every trial (drivers read it every STOP_POLL_S), so a stop
+    requested after trial k lands exactly there."""
+    import workbench.study
+
+    monkeypatch.setattr(workbench.study, "STOP_POLL_S", 0.0)
+
+
+def test_stop_lands_within_the_poll_interval(db):
+    import workbench.study
+
+    cfg = StudyConfig(space="mlp", task="digits", trials=40, executor="inline",
+                      evaluator="tests.evaluators:slow_score")
+    create_study(db, "slow", cfg)
+    asked = []
+
+    def on_event(kind, data):
+        if kind == "trial_finished" and not asked:
+            asked.append(time.monotonic())
+            request_stop(db, "slow")
+
+    s = run_study(db, "slow", on_event=on_event)
+    stopped = time.monotonic()
+    assert s.status == "stopped" and 1 <= s.complete < 40
+    # at most one poll interval plus the trial that was running when it was read
+    assert stopped - asked[0] < workbench.study.STOP_POLL_S + 1.0
+
+
+def test_stop_request_and_resume_keep_results(db, prompt_stops):
     cfg = StudyConfig(space="mlp", task="digits", trials=10, executor="inline",
                       evaluator="tests.evaluators:param_score")
     create_study(db, "stoppable", cfg)
@@ -159,7 +188,7 @@ def test_stop_request_and_resume_keep_results(db):
     assert all(after[n] == m for n, m in before.items())
 
 
-def test_recovered_random_search_continues_the_same_sequence(tmp_path):
+def test_recovered_random_search_continues_the_same_sequence(tmp_path, prompt_stops):
     def run(name, db, stops):
         cfg = StudyConfig(space="einspace", task="digits", trials=8, executor="inline",
                           evaluator="tests.evaluators:param_score", seed=3)

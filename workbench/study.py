@@ -18,6 +18,7 @@ goes on. The same architecture at the same fidelity is never trained twice in a 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ from workbench.jobs import Job, Outcome
 from workbench.searchers import Objective, Result, get_searcher
 
 log = logging.getLogger(__name__)
+STOP_POLL_S = 0.5  # how often a running driver reads the study's stop flag
 
 ALIASES = {
     "acc": ("val_accuracy", "maximize"), "accuracy": ("val_accuracy", "maximize"),
@@ -211,6 +213,7 @@ class StudyRunner:
         self.finished = self.complete = self.failed = 0
         self.best: dict | None = None
         self.kept: set[int] = set()
+        self._polled = -math.inf  # when the stop flag was last read from the database
 
     # -- recovery ------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -263,7 +266,7 @@ class StudyRunner:
         status, duplicates = "finished", 0
         try:
             while True:
-                if self.should_stop() or self.storage.get_study(self.name).status == "stopping":
+                if self._stop_requested():
                     status = "stopped"
                     break
                 if self.cfg.max_seconds is not None and time.monotonic() - t0 > self.cfg.max_seconds:
@@ -294,6 +297,18 @@ class StudyRunner:
             self.storage.set_study_status(self.name, status)
         return Summary(self.name, status, self.complete, self.failed, self.best,
                        time.monotonic() - t0)
+
+    def _stop_requested(self) -> bool:
+        """Whether to stop: the caller's flag, or the study's ``stopping`` status, which is
+        read at most every STOP_POLL_S (a database read per trial would dominate the loop's
+        overhead when trials are short; a stop lands within that much of being asked)."""
+        if self.should_stop():
+            return True
+        now = time.monotonic()
+        if now - self._polled < STOP_POLL_S:
+            return False
+        self._polled = now
+        return self.storage.get_study(self.name).status == "stopping"
 
     def _want_more(self) -> bool:
         return self.cfg.trials is None or self.finished + len(self.inflight) < self.cfg.trials

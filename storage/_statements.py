@@ -1,10 +1,18 @@
-"""PostgreSQL forms of the study loop's hot writes, one statement each.
+"""The study loop's hot statements, built once and run with parameters.
 
-A search writes a few times per trial: claim a queued trial, create a trial, finish it. Over a
-network every statement is a round trip, and a transaction adds two more (BEGIN, COMMIT). Each
-write here is therefore a single statement — data-modifying CTEs — run in autocommit: one round
-trip, atomic by itself. The generic path in :mod:`storage._trials` runs the same steps as several
-statements in one transaction (on SQLite, which is in-process, statements are cheap).
+A search reads and writes a few times per trial: claim a queued trial, look for an existing
+trial of the proposed architecture, create a trial, finish it. Building a SQLAlchemy statement
+costs more Python time than running it, so these are built once (``functools.cache``); a built
+statement hits SQLAlchemy's compiled cache and, on PostgreSQL after a few runs, psycopg's
+server-side prepared statements.
+
+Parameters are named ``p_<name>`` (see :func:`params`): a parameter named like a column would be
+taken by SQLAlchemy as a value to SET in the DML parts.
+
+PostgreSQL (``pg_*``): over a network every statement is a round trip, and a transaction adds
+two more (BEGIN, COMMIT). Each write there is therefore a single statement — data-modifying
+CTEs — run in autocommit: one round trip, atomic by itself. Other databases run the same steps
+as several statements in one transaction (SQLite is in-process: statements are cheap).
 
 Concurrency: a statement sees one snapshot, so two writers numbering a trial at once can pick
 the same number; the unique (study, number) constraint rejects the second, and the caller
@@ -22,6 +30,7 @@ from sqlalchemy import (
     Integer,
     String,
     bindparam,
+    case,
     cast,
     extract,
     func,
@@ -40,11 +49,6 @@ T, A, S, C = Trial.__table__, Architecture.__table__, Study.__table__, CurvePoin
 ARCH_COLUMNS = (A.c.hash.label("arch_hash"), A.c.text.label("arch_text"),
                 A.c.decisions.label("arch_decisions"), A.c.space.label("arch_space"))
 
-# The statements are built once and run with parameters: building a statement with CTEs costs
-# more Python time than the round trip it saves, while a built one hits SQLAlchemy's compiled
-# cache and, after a few runs, psycopg's server-side prepared statements. Parameters are named
-# p_<name> (see params()): a parameter named like a column would be taken by SQLAlchemy as a
-# value to SET in the DML parts.
 
 
 def params(**values: Any) -> dict[str, Any]:
@@ -58,7 +62,7 @@ def _param(name: str, kind: Any) -> Any:
 
 
 @cache
-def create_trial() -> Any:
+def pg_create_trial() -> Any:
     """INSERT a trial numbered max+1, upserting its architecture and touching the study.
 
     Parameters (see :func:`params`): study_id, now, hash, space, text, decisions, and the trial's state, fidelity,
@@ -89,7 +93,7 @@ def create_trial() -> Any:
 
 
 @cache
-def finish_trial() -> Any:
+def pg_finish_trial() -> Any:
     """UPDATE a queued or running trial to its outcome, merge its metrics, add its curve and
     touch the study; returns the finished trial with its architecture (no row when the trial
     does not exist or is already finished).
@@ -122,7 +126,7 @@ def finish_trial() -> Any:
 
 
 @cache
-def claim_queued() -> Any:
+def pg_claim_queued() -> Any:
     """Claim the oldest queued trial (it becomes running), skipping rows another transaction
     holds; returns it with its architecture, or no row when the queue is empty.
 
@@ -138,3 +142,74 @@ def claim_queued() -> Any:
                        worker=bindparam("p_worker"))
                .returning(*T.c).cte("claimed"))
     return select(claimed, *ARCH_COLUMNS).join(A, A.c.id == claimed.c.architecture_id)
+
+
+# -- generic forms (several statements in one transaction) ----------------------------------
+def _next_number() -> Any:
+    prev = T.alias("prev")
+    return (select(func.coalesce(func.max(prev.c.number), -1) + 1)
+            .where(prev.c.study_id == bindparam("p_study_id")).scalar_subquery())
+
+
+@cache
+def arch_id() -> Any:
+    """The id of the architecture with hash p_hash."""
+    return select(A.c.id).where(A.c.hash == bindparam("p_hash"))
+
+
+@cache
+def insert_arch() -> Any:
+    """Add an architecture (p_hash, p_space, p_text, p_decisions, p_now); returns its id."""
+    return (insert(A).values(hash=bindparam("p_hash"), space=bindparam("p_space"),
+                             text=bindparam("p_text"), decisions=bindparam("p_decisions"),
+                             created_at=bindparam("p_now"))
+            .returning(A.c.id))
+
+
+@cache
+def insert_trial() -> Any:
+    """Add trial number max+1 of p_study_id for architecture p_arch_id; returns id, number."""
+    values = {k: bindparam(f"p_{k}") for k in (
+        "state", "fidelity", "metrics", "worker", "parent_numbers", "started_at",
+        "finished_at")}
+    return (insert(T).values(study_id=bindparam("p_study_id"), number=_next_number(),
+                             architecture_id=bindparam("p_arch_id"),
+                             created_at=bindparam("p_now"), **values)
+            .returning(T.c.id, T.c.number))
+
+
+@cache
+def touch_study() -> Any:
+    """Set p_study_id's updated_at to p_now (what the UI watches for changes)."""
+    return update(S).where(S.c.id == bindparam("p_study_id")).values(
+        updated_at=bindparam("p_now"))
+
+
+@cache
+def trial_by_number() -> Any:
+    """Trial p_number of p_study_id with its architecture."""
+    return (select(T, *ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)
+            .where(T.c.study_id == bindparam("p_study_id"),
+                   T.c.number == bindparam("p_number")))
+
+
+@cache
+def finish_by_id() -> Any:
+    """Write the outcome of trial p_id (state, error, worker, metrics, finished_at,
+    duration_s)."""
+    return update(T).where(T.c.id == bindparam("p_id")).values(
+        state=bindparam("p_state"), error=bindparam("p_error"), worker=bindparam("p_worker"),
+        metrics=bindparam("p_metrics"), finished_at=bindparam("p_now"),
+        duration_s=bindparam("p_duration_s"))
+
+
+@cache
+def find_live(with_fidelity: bool) -> Any:
+    """A complete (preferred), running or queued trial of p_study_id for architecture p_hash
+    at fidelity p_fidelity (or none, when ``with_fidelity`` is false)."""
+    fidelity = (T.c.fidelity == bindparam("p_fidelity")) if with_fidelity else (
+        T.c.fidelity.is_(None))
+    return (select(T, *ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)
+            .where(T.c.study_id == bindparam("p_study_id"), A.c.hash == bindparam("p_hash"),
+                   T.c.state.in_(("complete", "running", "queued")), fidelity)
+            .order_by(case((T.c.state == "complete", 0), else_=1), T.c.number).limit(1))
