@@ -126,11 +126,26 @@ def make_engine(url: URL) -> Engine:
         _configure_sqlite(engine)
     else:
         _ping_idle_connections(engine)
+    if engine.dialect.name == "postgresql":
+        _configure_postgres(engine)
     _forget_connections_after_fork(engine)
     return engine
 
 
 PING_AFTER_IDLE_S = 2.0
+
+
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # psycopg prepares a statement on the server after a few runs, and PostgreSQL then
+        # settles on a generic plan, costed with the table sizes of that moment. A search
+        # starts on empty tables: a plan that scans a whole study's trials is cheapest then,
+        # and stays in use while the study grows (finishing a trial went from 0.6 ms to 15 ms
+        # at 10,000 trials). Custom plans are made for each run with the actual values and
+        # table size; planning costs a little, the statements stay prepared.
+        dbapi_conn.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_conn.commit()
 
 
 def _ping_idle_connections(engine: Engine) -> None:

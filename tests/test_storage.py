@@ -401,6 +401,30 @@ def test_three_processes_share_postgres(postgres_db_url):
     run_writers(postgres_db_url, 3)
 
 
+@pytest.mark.postgres
+def test_pooled_connections_survive_a_server_restart(tmp_path, monkeypatch):
+    import storage.engine
+    from storage.testing import start_postgres
+
+    server = start_postgres(tmp_path)
+    try:
+        with Storage(server.url) as st:
+            make_study(st)
+            add(st, h="a")
+            server.restart()  # the pooled connection is now dead
+            time.sleep(storage.engine.PING_AFTER_IDLE_S + 0.2)  # idle long enough to be pinged
+            assert add(st, h="b").number == 1  # reconnected, nothing lost
+            # a connection in steady use is not pinged: a restart right under it fails the
+            # next operation with one line, and the one after that reconnects
+            server.restart()
+            monkeypatch.setattr(storage.engine, "PING_AFTER_IDLE_S", 3600.0)
+            with pytest.raises(StorageUnavailable, match="^cannot connect to postgresql"):
+                st.get_trial("s1", 0)
+            assert st.get_trial("s1", 1).arch_hash == "b"
+    finally:
+        server.stop()
+
+
 # -- bad URLs and unreachable servers ---------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -523,6 +547,24 @@ def test_trial_writes_stay_cheap_in_a_big_study(tmp_path):
         # A few ms on an idle machine; the bound is loose because CPUs here are shared.
         assert per_trial < 0.05, f"{per_trial * 1000:.1f} ms per trial"
         assert store_best(st) == 39
+
+
+@pytest.mark.postgres
+def test_postgres_connections_plan_each_statement_for_its_values(postgres_db_url):
+    # The loop's statements are prepared while a study's tables are tiny; a generic plan
+    # costed then (a scan of the study's trials) would stay in use as the study grows. Every
+    # pooled connection, read or write, must keep making custom plans, also after the pool's
+    # reset-on-return rollback.
+    with Storage(postgres_db_url) as st:
+        make_study(st)
+        for i in range(8):
+            t = add(st, h=f"a{i}")
+            st.finish_trial("s1", t.number, state="complete", metrics={"val_accuracy": 0.1})
+            st.find_trial("s1", f"a{i}", None)
+        for engine in (st._read_engine, st._write_engine):
+            with engine.connect() as conn:
+                mode = conn.execute(sa.text("SHOW plan_cache_mode")).scalar_one()
+                assert mode == "force_custom_plan"
 
 
 def store_best(st: Storage) -> float:
