@@ -122,6 +122,16 @@ def test_status_config_and_delete(store):
 
 
 # -- trials -----------------------------------------------------------------------------------
+def test_a_study_recreated_elsewhere_gets_the_new_trials(store):
+    make_study(store)
+    add(store, h="a")  # this Storage now caches the study's id
+    with Storage(store.url) as other:  # another process deletes it and makes a new one
+        other.delete_study("s1")
+        make_study(other)
+    assert add(store, h="b").number == 0
+    assert [t.arch_hash for t in store.trials("s1")] == ["b"]
+
+
 def test_dense_numbering_and_architecture_dedupe(store):
     make_study(store)
     make_study(store, "other")
