@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +18,10 @@ from storage.models import Architecture, Study, Trial
 from storage.records import StudyRecord, TrialRecord, TrialState
 
 _NAMES_SHOWN = 10  # studies listed in a "no study named ..." message
+# SQLSTATEs after which a single autocommit statement wrote nothing and may simply run again:
+# deadlock detected, serialization failure.
+_TRANSIENT = frozenset({"40P01", "40001"})
+_TRANSIENT_RETRIES = 5
 
 
 class StorageBase:
@@ -42,17 +47,15 @@ class StorageBase:
             raise describe(err, self.url) from None
 
     @contextmanager
-    def _connect(self, write: bool = False, autocommit: bool = False) -> Iterator[Connection]:
+    def _connect(self, write: bool = False) -> Iterator[Connection]:
         """A Core connection (cheaper than a Session, for the study loop's hot path).
 
-        ``write``: one write transaction, committed on exit. ``autocommit`` (PostgreSQL): every
-        statement commits by itself, with no BEGIN/COMMIT round trips; only for single
-        statements that are atomic on their own.
+        ``write``: one write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit.
         """
-        engine = (self._read_engine if autocommit or not write else self._write_engine)
+        engine = self._write_engine if write else self._read_engine
         try:
             with engine.connect() as conn:
-                if write and not autocommit:
+                if write:
                     with conn.begin():
                         yield conn
                 else:
@@ -61,6 +64,25 @@ class StorageBase:
             raise  # callers retry or turn it into a ConflictError
         except exc.DBAPIError as err:
             raise describe(err, self.url) from None
+
+    def _pg_one(self, statement: Any, params: dict[str, Any]) -> Any:
+        """Run one self-contained PostgreSQL statement in autocommit; its first row or None.
+
+        A deadlock or serialization failure aborts the statement with nothing written, so it
+        is retried (a few times, briefly backing off) rather than failing the search.
+        """
+        for attempt in range(_TRANSIENT_RETRIES):
+            try:
+                with self._read_engine.connect() as conn:  # autocommit on PostgreSQL
+                    return conn.execute(statement, params).first()
+            except exc.IntegrityError:
+                raise  # callers retry or turn it into a ConflictError
+            except exc.DBAPIError as err:
+                code = getattr(err.orig, "sqlstate", None)
+                if code not in _TRANSIENT or attempt == _TRANSIENT_RETRIES - 1:
+                    raise describe(err, self.url) from None
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     @contextmanager
     def _write(self) -> Iterator[Session]:

@@ -94,8 +94,8 @@ def pg_create_trial() -> Any:
 
 @cache
 def pg_finish_trial() -> Any:
-    """UPDATE a queued or running trial to its outcome, merge its metrics, add its curve and
-    touch the study; returns the finished trial with its architecture (no row when the trial
+    """Touch the study, then UPDATE a queued or running trial to its outcome, merge its
+    metrics and add its curve; returns the finished trial with its architecture (no row when the trial
     does not exist or is already finished).
 
     Parameters (see :func:`params`): study_id, number, now, state, error, worker (``None`` keeps the stored one),
@@ -104,8 +104,14 @@ def pg_finish_trial() -> Any:
     """
     elapsed = extract("epoch", cast(bindparam("p_now", type_=UTCDateTime), UTCDateTime)
                       - T.c.started_at)
+    # Lock order: the study row, then the trial row, as in pg_create_trial. Locking the trial
+    # first deadlocked against a create whose stale snapshot picked this trial's number: the
+    # create (holding the study) waited on this update's index entry, this on the study.
+    touched = (update(S).where(S.c.id == bindparam("p_study_id"))
+               .values(updated_at=bindparam("p_now")).returning(S.c.id).cte("touched"))
     done = (update(T)
-            .where(T.c.study_id == bindparam("p_study_id"), T.c.number == bindparam("p_number"),
+            .where(T.c.study_id == select(touched.c.id).scalar_subquery(),
+                   T.c.number == bindparam("p_number"),
                    T.c.state.in_(("queued", "running")))
             .values(state=bindparam("p_state"), error=bindparam("p_error"),
                     worker=func.coalesce(_param("worker", String(200)), T.c.worker),
@@ -113,8 +119,6 @@ def pg_finish_trial() -> Any:
                     duration_s=func.coalesce(_param("duration_s", Float()), elapsed),
                     metrics=T.c.metrics.op("||", return_type=JSONB)(_param("metrics", JSONB())))
             .returning(*T.c).cte("done"))
-    touched = (update(S).where(S.c.id.in_(select(done.c.study_id)))
-               .values(updated_at=bindparam("p_now")).cte("touched"))
     points = (func.jsonb_array_elements(_param("curve", JSONB()))
               .table_valued("value", with_ordinality="ord").render_derived())
     curve = insert(C).from_select(
@@ -122,7 +126,7 @@ def pg_finish_trial() -> Any:
         select(done.c.id, cast(points.c.ord, Integer) - 1, points.c.value)
         .select_from(done).join(points, true())).cte("curve")
     return (select(done, *ARCH_COLUMNS).join(A, A.c.id == done.c.architecture_id)
-            .add_cte(touched, curve))
+            .add_cte(curve))
 
 
 @cache

@@ -73,8 +73,7 @@ class TrialsMixin(StorageBase):
         """One attempt at create_trial: the new (id, number), or None to retry."""
         if self._pg:
             p = sql.params(**values, study_id=self._known_study_id(study))
-            with self._connect(write=True, autocommit=True) as c:
-                return c.execute(sql.pg_create_trial(), p).first()
+            return self._pg_one(sql.pg_create_trial(), p)
         with self._connect(write=True) as c:  # BEGIN IMMEDIATE on SQLite: numbering is safe
             p = sql.params(**values, study_id=self._study_id(c, study))
             p["p_arch_id"] = (c.scalar(sql.arch_id(), p)
@@ -117,8 +116,7 @@ class TrialsMixin(StorageBase):
                 study_id=self._known_study_id(study), number=int(number), now=now,
                 state=state.value, error=error, worker=worker or None, metrics=new_metrics,
                 duration_s=duration, curve=points or [])
-            with self._connect(write=True, autocommit=True) as c:
-                row = c.execute(sql.pg_finish_trial(), params).first()
+            row = self._pg_one(sql.pg_finish_trial(), params)
             if row is None:
                 self._unfinishable(study, number)
             return row_record(row, study, curve=points)
@@ -177,8 +175,7 @@ class TrialsMixin(StorageBase):
         now = utcnow()
         if self._pg:
             params = sql.params(study_id=self._known_study_id(study), now=now, worker=worker)
-            with self._connect(write=True, autocommit=True) as c:
-                row = c.execute(sql.pg_claim_queued(), params).first()
+            row = self._pg_one(sql.pg_claim_queued(), params)
             return None if row is None else row_record(row, study)
         with self._connect(write=True) as c:
             study_id = self._study_id(c, study)

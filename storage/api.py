@@ -44,7 +44,7 @@ class Storage(TrialsMixin):
         self._parsed = parse_url(self.url)
         self._engine = make_engine(self._parsed)
         self._write_engine = self._engine.execution_options(**WRITE)
-        # PostgreSQL reads (and the single-statement writes of storage._pg) run in autocommit:
+        # PostgreSQL reads (and the single-statement writes of storage._statements pg_*) run in autocommit:
         # no BEGIN/COMMIT round trips around one statement
         self._pg = self._parsed.get_backend_name() == "postgresql"
         self._read_engine = (self._engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -135,3 +135,43 @@ def test_three_drivers_and_readers_on_one_postgres_database(postgres_db_url, tmp
             assert sorted(stored) == sorted(shared)
     finally:
         engine.dispose()
+
+
+FLAKY = """
+CREATE SEQUENCE tries;
+CREATE FUNCTION flaky(code text, failures int) RETURNS int AS $$
+BEGIN
+    IF nextval('tries') <= failures THEN  -- sequences advance even when the statement aborts
+        RAISE EXCEPTION 'simulated' USING ERRCODE = code;
+    END IF;
+    RETURN 7;
+END $$ LANGUAGE plpgsql;
+"""
+
+
+@pytest.mark.parametrize("code", ["40P01", "40001"])  # deadlock, serialization failure
+def test_a_deadlocked_statement_runs_again(postgres_db_url, code):
+    from storage.errors import StorageUnavailable
+
+    with Storage(postgres_db_url) as st:
+        with st._engine.begin() as conn:
+            conn.exec_driver_sql(FLAKY)
+        call = sqlalchemy.text("SELECT flaky(:code, :failures)")
+        assert st._pg_one(call, {"code": code, "failures": 2}) == (7,)
+        with st._engine.begin() as conn:
+            conn.exec_driver_sql("ALTER SEQUENCE tries RESTART")
+        with pytest.raises(StorageUnavailable, match="simulated") as info:
+            st._pg_one(call, {"code": code, "failures": 100})  # never clears: reported
+        assert "\n" not in str(info.value)
+
+
+def test_other_statement_errors_are_not_retried(postgres_db_url):
+    from storage.errors import StorageError
+
+    with Storage(postgres_db_url) as st:
+        with st._engine.begin() as conn:
+            conn.exec_driver_sql(FLAKY)
+        with pytest.raises(StorageError, match="simulated"):
+            st._pg_one(sqlalchemy.text("SELECT flaky('P0001', 100)"), {})
+        with st._engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT last_value FROM tries").scalar() == 1
