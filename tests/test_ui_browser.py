@@ -61,8 +61,11 @@ def served(tmp_path, monkeypatch):
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect() keeps its own 5 s default; on a busy 2-core CI machine the page's first load
+    # event (which fills the status line) has taken longer than that
+    expect.set_options(timeout=30_000)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists()
                                     else shutil.which("chromium"), args=ARGS)

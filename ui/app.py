@@ -169,8 +169,9 @@ def _wire(app: gr.Blocks, c: Components, storage) -> None:  # noqa: C901 - one p
                 c.best_diagram, c.sort, c.trials, c.page_info, c.sig, c.status]
 
     def live(name, x, y, depth, view, sort, desc, states, page, selected, sig=None):
-        if not name:
-            return ("choose or create a study", *[gr.skip()] * (len(live_out) - 2), "")
+        if not name:  # leave the status line alone: the page's load fills both dropdowns and
+            # this change event can land after the welcome message, which it must not erase
+            return ("choose or create a study", *[gr.skip()] * (len(live_out) - 1))
         rec = storage.get_study(name)
         trials = views.complete_trials(storage, name, sig)
         metrics = views.metric_names(trials, rec.objectives)
