@@ -149,7 +149,8 @@ def trial_record(t: Trial, a: Architecture, study: str,
         arch_text=a.text, arch_decisions=list(a.decisions or []), space=a.space,
         fidelity=t.fidelity, metrics=dict(t.metrics or {}), error=t.error, worker=t.worker,
         parent_numbers=tuple(t.parent_numbers or ()), created_at=t.created_at,
-        started_at=t.started_at, finished_at=t.finished_at, duration_s=t.duration_s, curve=curve)
+        started_at=t.started_at, finished_at=t.finished_at, duration_s=t.duration_s, curve=curve,
+        ask_index=t.ask_index, tell_index=t.tell_index)
 
 
 def row_record(row: Any, study: str, curve: list[dict[str, Any]] | None = None) -> TrialRecord:
@@ -163,7 +164,8 @@ def row_record(row: Any, study: str, curve: list[dict[str, Any]] | None = None) 
         fidelity=m["fidelity"], metrics=dict(m["metrics"] or {}), error=m["error"],
         worker=m["worker"], parent_numbers=tuple(m["parent_numbers"] or ()),
         created_at=m["created_at"], started_at=m["started_at"], finished_at=m["finished_at"],
-        duration_s=m["duration_s"], curve=curve)
+        duration_s=m["duration_s"], curve=curve, ask_index=m["ask_index"],
+        tell_index=m["tell_index"])
 
 
 def to_state(state: TrialState | str) -> TrialState:

@@ -65,8 +65,9 @@ def _param(name: str, kind: Any) -> Any:
 def pg_create_trial() -> Any:
     """INSERT a trial numbered max+1, upserting its architecture and touching the study.
 
-    Parameters (see :func:`params`): study_id, now, hash, space, text, decisions, and the trial's state, fidelity,
-    metrics, worker, parent_numbers, started_at, finished_at. Returns the new ``id`` and
+    Parameters (see :func:`params`): study_id, now, hash, space, text, decisions, and the
+    trial's state, fidelity, metrics, worker, parent_numbers, started_at, finished_at,
+    ask_index. Returns the new ``id`` and
     ``number``; no row when the study is gone or a concurrent writer inserted the
     architecture first.
     """
@@ -84,7 +85,8 @@ def pg_create_trial() -> Any:
                             select(A.c.id).where(A.c.hash == bindparam("p_hash")).scalar_subquery())
     columns = {"state": String(16), "fidelity": Float(), "metrics": JSONB(), "worker": String(200),
                "parent_numbers": JSONB(), "created_at": UTCDateTime(),
-               "started_at": UTCDateTime(), "finished_at": UTCDateTime()}
+               "started_at": UTCDateTime(), "finished_at": UTCDateTime(),
+               "ask_index": Integer()}
     row = select(touched.c.id, number, arch_id,
                  *(_param("now" if k == "created_at" else k, kind) for k, kind in columns.items()))
     return (insert(T).from_select(["study_id", "number", "architecture_id", *columns],
@@ -95,12 +97,12 @@ def pg_create_trial() -> Any:
 @cache
 def pg_finish_trial() -> Any:
     """Touch the study, then UPDATE a queued or running trial to its outcome, merge its
-    metrics and add its curve; returns the finished trial with its architecture (no row when the trial
-    does not exist or is already finished).
+    metrics and add its curve; returns the finished trial with its architecture (no row when
+    the trial does not exist or is already finished).
 
-    Parameters (see :func:`params`): study_id, number, now, state, error, worker (``None`` keeps the stored one),
-    metrics (merged into the stored ones), duration_s (``None``: since ``started_at``) and
-    curve (a list, possibly empty).
+    Parameters (see :func:`params`): study_id, number, now, state, error, tell_index, worker
+    (``None`` keeps the stored one), metrics (merged into the stored ones), duration_s
+    (``None``: since ``started_at``) and curve (a list, possibly empty).
     """
     elapsed = extract("epoch", cast(bindparam("p_now", type_=UTCDateTime), UTCDateTime)
                       - T.c.started_at)
@@ -114,6 +116,7 @@ def pg_finish_trial() -> Any:
                    T.c.number == bindparam("p_number"),
                    T.c.state.in_(("queued", "running")))
             .values(state=bindparam("p_state"), error=bindparam("p_error"),
+                    tell_index=bindparam("p_tell_index"),
                     worker=func.coalesce(_param("worker", String(200)), T.c.worker),
                     finished_at=bindparam("p_now"),
                     duration_s=func.coalesce(_param("duration_s", Float()), elapsed),
@@ -175,7 +178,7 @@ def insert_trial() -> Any:
     """Add trial number max+1 of p_study_id for architecture p_arch_id; returns id, number."""
     values = {k: bindparam(f"p_{k}") for k in (
         "state", "fidelity", "metrics", "worker", "parent_numbers", "started_at",
-        "finished_at")}
+        "finished_at", "ask_index")}
     return (insert(T).values(study_id=bindparam("p_study_id"), number=_next_number(),
                              architecture_id=bindparam("p_arch_id"),
                              created_at=bindparam("p_now"), **values)
@@ -200,11 +203,11 @@ def trial_by_number() -> Any:
 @cache
 def finish_by_id() -> Any:
     """Write the outcome of trial p_id (state, error, worker, metrics, finished_at,
-    duration_s)."""
+    duration_s, tell_index)."""
     return update(T).where(T.c.id == bindparam("p_id")).values(
         state=bindparam("p_state"), error=bindparam("p_error"), worker=bindparam("p_worker"),
         metrics=bindparam("p_metrics"), finished_at=bindparam("p_now"),
-        duration_s=bindparam("p_duration_s"))
+        duration_s=bindparam("p_duration_s"), tell_index=bindparam("p_tell_index"))
 
 
 @cache

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from storage import _statements as sql
 from storage._base import StorageBase, chunks, clean_json, row_record, to_state, trial_record
 from storage.errors import ConflictError, NotFoundError, StorageError
-from storage.models import Architecture, Artifact, CurvePoint, Trial, utcnow
+from storage.models import Architecture, Artifact, CurvePoint, Repeat, Trial, utcnow
 from storage.records import TrialRecord, TrialState
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,11 @@ class TrialsMixin(StorageBase):
                      arch_decisions: Sequence[Any], space: str, fidelity: float | None = None,
                      state: TrialState | str = TrialState.RUNNING, worker: str | None = None,
                      parent_numbers: Iterable[int] = (),
-                     metrics: dict[str, Any] | None = None) -> TrialRecord:
+                     metrics: dict[str, Any] | None = None,
+                     ask_index: int | None = None) -> TrialRecord:
         """Add a trial with the next free number; the architecture is stored once per hash.
+
+        ``ask_index``: the searcher's ask that proposed it (``None`` for a trial queued by hand).
 
         Safe with several writers on one database: the (study, number) pair is unique, and a
         writer that loses a race re-reads the highest number and tries again.
@@ -49,7 +52,8 @@ class TrialsMixin(StorageBase):
                   "metrics": clean_json(dict(metrics or {}), "metrics"), "worker": worker,
                   "parent_numbers": [int(n) for n in parent_numbers], "now": now,
                   "started_at": now if state is not TrialState.QUEUED else None,
-                  "finished_at": now if state.finished else None}
+                  "finished_at": now if state.finished else None,
+                  "ask_index": None if ask_index is None else int(ask_index)}
         for attempt in range(_RETRIES):
             try:
                 row = self._insert_trial(study, values)
@@ -62,7 +66,8 @@ class TrialsMixin(StorageBase):
                     fidelity=values["fidelity"], metrics=values["metrics"], error=None,
                     worker=worker, parent_numbers=tuple(values["parent_numbers"]),
                     created_at=now, started_at=values["started_at"],
-                    finished_at=values["finished_at"], duration_s=None)
+                    finished_at=values["finished_at"], duration_s=None,
+                    ask_index=values["ask_index"])
             # lost a race, or the cached study id is stale (the study was deleted): look again
             self._forget_study(study)
             log.debug("trial number race in study %r (attempt %d); retrying", study, attempt)
@@ -97,11 +102,13 @@ class TrialsMixin(StorageBase):
                      metrics: dict[str, Any] | None = None, error: str | None = None,
                      duration_s: float | None = None,
                      curve: Sequence[dict[str, Any]] | None = None,
-                     worker: str | None = None) -> TrialRecord:
+                     worker: str | None = None,
+                     tell_index: int | None = None) -> TrialRecord:
         """Record the outcome of a queued or running trial: complete, failed or pruned.
 
         ``metrics`` are merged into those already stored; ``curve`` (per-epoch dicts) is stored
-        with it (a trial is finished once, and only finishing writes curves).
+        with it (a trial is finished once, and only finishing writes curves). ``tell_index``:
+        the trial's place among its searcher's tells.
         """
         state = to_state(state)
         if not state.finished:
@@ -111,11 +118,12 @@ class TrialsMixin(StorageBase):
         points = None if curve is None else clean_json(list(curve), "curve")
         duration = None if duration_s is None else float(duration_s)
         now = utcnow()
+        tell_index = None if tell_index is None else int(tell_index)
         if self._pg:
             params = sql.params(
                 study_id=self._known_study_id(study), number=int(number), now=now,
                 state=state.value, error=error, worker=worker or None, metrics=new_metrics,
-                duration_s=duration, curve=points or [])
+                duration_s=duration, curve=points or [], tell_index=tell_index)
             row = self._pg_one(sql.pg_finish_trial(), params)
             if row is None:
                 self._unfinishable(study, number)
@@ -131,7 +139,7 @@ class TrialsMixin(StorageBase):
             values = sql.params(id=row.id, study_id=study_id, now=now, state=state.value,
                                 error=error, worker=worker or row.worker,
                                 metrics={**(row.metrics or {}), **new_metrics},
-                                duration_s=duration)
+                                duration_s=duration, tell_index=tell_index)
             c.execute(sql.finish_by_id(), values)
             if points:
                 c.execute(insert(C), [{"trial_id": row.id, "seq": i, "values": p}
@@ -139,7 +147,7 @@ class TrialsMixin(StorageBase):
             c.execute(sql.touch_study(), values)
             return replace(row_record(row, study, curve=points), state=state, error=error,
                            metrics=values["p_metrics"], finished_at=now, duration_s=duration,
-                           worker=values["p_worker"])
+                           worker=values["p_worker"], tell_index=tell_index)
 
     def _unfinishable(self, study: str, number: int, c: Any = None) -> None:
         """Raise why trial ``number`` cannot be finished: it is missing or already finished."""
@@ -153,6 +161,27 @@ class TrialsMixin(StorageBase):
             raise self._no_trial(c, study, study_id, number)
         raise ConflictError(f"cannot finish trial {number} of study {study!r}: it is "
                             f"already {found}")
+
+    # -- the searcher's ask/tell log ----------------------------------------------------------
+    def add_repeat(self, study: str, number: int, *, ask_index: int,
+                   tell_index: int | None = None) -> None:
+        """Log that ask ``ask_index`` proposed trial ``number``'s architecture again (nothing
+        trained); ``tell_index``: where the searcher was told that trial's result again (``None``
+        when it was not, e.g. the trial was still running)."""
+        with self._write() as s:
+            trial, _ = self._load(s, study, number)
+            s.add(Repeat(study_id=trial.study_id, trial_id=trial.id, ask_index=int(ask_index),
+                         tell_index=None if tell_index is None else int(tell_index)))
+
+    def repeats(self, study: str) -> list[tuple[int, int, int | None]]:
+        """The study's repeated proposals as ``(trial number, ask_index, tell_index)``, in ask
+        order."""
+        with self._read() as s:
+            study_id = self._study_id(s, study)
+            return [tuple(r) for r in s.execute(
+                select(Trial.number, Repeat.ask_index, Repeat.tell_index)
+                .join(Trial, Trial.id == Repeat.trial_id)
+                .where(Repeat.study_id == study_id).order_by(Repeat.ask_index, Repeat.id))]
 
     def requeue_running(self, study: str) -> list[int]:
         """Put every running trial back in the queue (resume after a crash); their numbers."""

@@ -177,14 +177,16 @@ class Storage(TrialsMixin):
                 raise self._no_study(s, name)
 
     def delete_study(self, name: str) -> None:
-        """Delete a study with its trials, curves and artifacts (architectures stay shared)."""
+        """Delete a study with its trials, curves, artifacts and repeat log (architectures stay
+        shared)."""
         with self._write() as s:
             study_id = self._study_id(s, name)
             # Foreign keys cascade on both backends; deleting explicitly keeps it working on a
             # SQLite connection opened elsewhere without PRAGMA foreign_keys.
             trial_ids = select(Trial.id).where(Trial.study_id == study_id).scalar_subquery()
-            from storage.models import Artifact, CurvePoint
+            from storage.models import Artifact, CurvePoint, Repeat
 
+            s.execute(delete(Repeat).where(Repeat.study_id == study_id))
             s.execute(delete(CurvePoint).where(CurvePoint.trial_id.in_(trial_ids)))
             s.execute(delete(Artifact).where(Artifact.trial_id.in_(trial_ids)))
             s.execute(delete(Trial).where(Trial.study_id == study_id))

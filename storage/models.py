@@ -115,6 +115,24 @@ class Trial(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # the searcher's ask that proposed it (None: queued by hand) and its place among the
+    # searcher's tells (None: not told yet); a resume replays tells in this order
+    ask_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tell_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Repeat(Base):
+    """A proposal that repeated an existing trial (same architecture and fidelity): nothing was
+    trained; when that trial was complete the searcher was told its result again."""
+
+    __tablename__ = "repeats"
+    __table_args__ = (Index("ix_repeats_study", "study_id", "ask_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    ask_index: Mapped[int] = mapped_column(Integer)
+    tell_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class CurvePoint(Base):

@@ -61,7 +61,8 @@ class TrialRecord:
     """One evaluation of one architecture at one fidelity within a study.
 
     ``number`` is 0-based and dense per study. ``arch_decisions`` is ``[[path, choice], ...]``.
-    ``curve`` (per-epoch dicts) is ``None`` unless it was asked for.
+    ``curve`` (per-epoch dicts) is ``None`` unless it was asked for. ``ask_index`` and
+    ``tell_index`` place the trial in its searcher's ask/tell sequence (for exact resumes).
     """
 
     id: int
@@ -82,3 +83,5 @@ class TrialRecord:
     finished_at: datetime | None
     duration_s: float | None
     curve: list[dict[str, Any]] | None = None
+    ask_index: int | None = None  # the searcher's ask that proposed it (None: queued by hand)
+    tell_index: int | None = None  # its place among the searcher's tells (None: not told)

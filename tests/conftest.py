@@ -1,6 +1,7 @@
-"""Shared PostgreSQL fixtures: one throwaway server per test session, a fresh database per test.
+"""Shared fixtures: one throwaway PostgreSQL server per test session, a fresh database per
+test, and exact stop requests for the study loop.
 
-Skipped (with the reason) where the PostgreSQL server binaries are not installed; CI has them.
+The PostgreSQL ones are skipped (with the reason) where the PostgreSQL server binaries are not installed; CI has them.
 """
 
 from __future__ import annotations
@@ -33,3 +34,12 @@ def postgres_db_url(postgres_server) -> str:
     url = postgres_server.create_database()
     yield url
     postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def prompt_stops(monkeypatch):
+    """Read the stop flag before every trial (drivers read it every STOP_POLL_S), so a stop
+    requested after trial k lands exactly there."""
+    import workbench.study
+
+    monkeypatch.setattr(workbench.study, "STOP_POLL_S", 0.0)

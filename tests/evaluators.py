@@ -26,3 +26,11 @@ def explode(arch, budget):
 
 def no_metrics(arch, budget):
     return {"something_else": 1.0}
+
+
+def paced_score(arch, budget):
+    """param_score after 0.4 s: long enough to kill a driver in the middle of a trial."""
+    import time
+
+    time.sleep(0.4)
+    return param_score(arch, budget)

@@ -138,15 +138,6 @@ def test_constraint_rejects_big_candidates_before_training(db):
     assert failed and all("constraint max_params=2,000 violated" in t.error for t in failed)
 
 
-@pytest.fixture
-def prompt_stops(monkeypatch):
-    """Read the stop flag before every trial (drivers read it every STOP_POLL_S), so a stop
-    requested after trial k lands exactly there."""
-    import workbench.study
-
-    monkeypatch.setattr(workbench.study, "STOP_POLL_S", 0.0)
-
-
 def test_stop_lands_within_the_poll_interval(db):
     import workbench.study
 

@@ -10,9 +10,12 @@
 >>> summary.complete
 3
 
-The searcher's state is never pickled: :func:`run_study` replays the stored finished trials into
-a fresh searcher (``recover``), re-queues trials that were running when the last driver died, and
-goes on. The same architecture at the same fidelity is never trained twice in a study.
+The searcher's state is never pickled: :func:`run_study` replays the stored tells into a fresh
+searcher (``recover``), in the order they happened and with the proposals that repeated an
+evaluated architecture (the repeats log), sets the next ask number after the last ask made,
+re-queues trials that were running when the last driver died, and goes on: a resumed search
+proposes what the uninterrupted one would have. The same architecture at the same fidelity is
+never trained twice in a study.
 """
 
 from __future__ import annotations
@@ -220,17 +223,33 @@ class StudyRunner:
         requeued = self.storage.requeue_running(self.name)
         if requeued:
             log.info("study %s: re-queued %d trials that were running", self.name, len(requeued))
-        history = []
-        # replay in the order the live searcher was told (trials finish out of number order
-        # when several run at once)
-        for t in self.storage.trials(self.name, states=["complete", "failed", "pruned"],
-                                     order_by="finished_at"):
+        # Replay the searcher's tells in the order they happened (tell_index; trials finish
+        # out of number order when several run at once), including proposals that repeated a
+        # complete trial and were told its result again; then continue asking after the last
+        # ask made, so a resumed search proposes what the uninterrupted one would have.
+        # Trials stored before the log existed have no tell_index: they come first, by finish
+        # time.
+        trials = self.storage.trials(self.name, order_by="finished_at")
+        repeats = self.storage.repeats(self.name)
+        told: list[tuple[int, Architecture, Result]] = []
+        replayed: dict[int, tuple[Architecture, Result]] = {}
+        for t in trials:
+            if not t.state.finished:
+                continue
             arch = self._arch(t.arch_decisions)
             result = result_of(t, self.cfg.objectives)
-            history.append((arch, result))
+            replayed[t.number] = (arch, result)
+            told.append((-1 if t.tell_index is None else t.tell_index, arch, result))
             self.by_hash[arch.hash] = t.number
             self._count(t.number, arch, result)
-        self.searcher.recover(history)
+        told += [(tell, *replayed[number]) for number, _, tell in repeats
+                 if tell is not None and number in replayed]
+        told.sort(key=lambda entry: entry[0])  # stable: untracked tells keep their order
+        self.searcher.recover([(arch, result) for _, arch, result in told])
+        asks = [t.ask_index for t in trials if t.ask_index is not None]
+        asks += [ask for _, ask, _ in repeats]
+        if asks or any(t.tell_index is not None for t in trials):
+            self.searcher.n_asked = max(asks, default=-1) + 1
         k = _top_k(self.cfg.keep_weights)
         if k:
             obj = self.cfg.objectives[0]
@@ -319,12 +338,17 @@ class StudyRunner:
         if queued is not None:
             self._launch(queued.number, self._arch(queued.arch_decisions), queued.fidelity)
             return True
+        ask_index = self.searcher.n_asked
         proposal = self.searcher.ask()
         arch, fidelity = proposal.arch, proposal.info.get("fidelity")
         existing = self.storage.find_trial(self.name, arch.hash, fidelity)
-        if existing is not None:
-            state = existing.state.value if hasattr(existing.state, "value") else existing.state
-            if state == "complete":  # never train the same architecture twice
+        if existing is not None:  # never train the same architecture twice
+            tell_index = None
+            if getattr(existing.state, "value", existing.state) == "complete":  # told again
+                tell_index = len(self.searcher.history)
+            self.storage.add_repeat(self.name, existing.number, ask_index=ask_index,
+                                    tell_index=tell_index)
+            if tell_index is not None:
                 self.searcher.tell(arch, result_of(existing, self.cfg.objectives))
             return False
         parents = tuple(self.by_hash[h] for h in proposal.parents if h in self.by_hash)
@@ -333,11 +357,11 @@ class StudyRunner:
             self.name, arch_hash=arch.hash, arch_text=arch.text,
             arch_decisions=[[d.path, d.choice] for d in arch.decisions], space=arch.space,
             fidelity=fidelity, state="running",
-            parent_numbers=parents)
+            parent_numbers=parents, ask_index=ask_index)
         self.by_hash[arch.hash] = trial.number
         if violation:
             self.storage.finish_trial(self.name, trial.number, state="failed", error=violation,
-                                      metrics={})
+                                      metrics={}, tell_index=len(self.searcher.history))
             result = Result("failed", None, {}, fidelity)
             self.searcher.tell(arch, result)
             self._count(trial.number, arch, result)
@@ -381,7 +405,8 @@ class StudyRunner:
         self.storage.finish_trial(self.name, job.number, state=state, metrics=metrics,
                                   error=error, duration_s=outcome.duration_s,
                                   curve=[dict(p, fidelity=fidelity) for p in outcome.curve],
-                                  worker=outcome.worker or None)
+                                  worker=outcome.worker or None,
+                                  tell_index=len(self.searcher.history))
         result = result_of(_Stored(state, metrics, fidelity), self.cfg.objectives)
         if outcome.weights is not None and result.ok:
             self._keep(job.number, outcome.weights)

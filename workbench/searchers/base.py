@@ -133,7 +133,8 @@ class Searcher:
         return [done[i] for i in idx]
 
     def recover(self, history: Iterable[tuple[Architecture, Result]]) -> None:
-        """Rebuild state from stored trials, in order; asks resume after them."""
+        """Rebuild state from stored tells, in order; asks resume after them (a study then sets
+        ``n_asked`` from its stored ask numbers, which also count asks that were not told)."""
         for arch, result in history:
             self.tell(arch, result)
         self.n_asked = len(self.history)
