@@ -13,12 +13,36 @@ workbench (no torch, no grammars), so the UI and tools can use it alone.
 0
 """
 
-from storage.api import Storage
-from storage.engine import default_url
-from storage.errors import ConflictError, NotFoundError, StorageError, StorageUnavailable
-from storage.records import StudyRecord, TrialRecord, TrialState
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Lazy re-exports: the records and their enums (imported by the engine, the searchers and the
+# workers) must not pull in SQLAlchemy.
+_EXPORTS = {
+    "Storage": "storage.api", "default_url": "storage.engine", "StudyStorage": "storage.protocol",
+    "ConflictError": "storage.errors", "NotFoundError": "storage.errors",
+    "StorageError": "storage.errors", "StorageUnavailable": "storage.errors",
+    "StudyRecord": "storage.records", "StudyStatus": "storage.records",
+    "TrialRecord": "storage.records", "TrialState": "storage.records",
+}
 __all__ = [
     "ConflictError", "NotFoundError", "Storage", "StorageError", "StorageUnavailable",
-    "StudyRecord", "TrialRecord", "TrialState", "default_url",
+    "StudyRecord", "StudyStatus", "StudyStorage", "TrialRecord", "TrialState", "default_url",
 ]
+
+if TYPE_CHECKING:
+    from storage.api import Storage
+    from storage.engine import default_url
+    from storage.errors import ConflictError, NotFoundError, StorageError, StorageUnavailable
+    from storage.protocol import StudyStorage
+    from storage.records import StudyRecord, StudyStatus, TrialRecord, TrialState
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'storage' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from storage.engine import describe, mask
 from storage.errors import NotFoundError, StorageError
 from storage.models import Architecture, Study, Trial
-from storage.records import StudyRecord, TrialRecord, TrialState
+from storage.records import StudyRecord, StudyStatus, TrialRecord, TrialState
 
 _NAMES_SHOWN = 10  # studies listed in a "no study named ..." message
 # SQLSTATEs after which a single autocommit statement wrote nothing and may simply run again:
@@ -139,7 +139,7 @@ def study_record(row: Study) -> StudyRecord:
     return StudyRecord(
         id=row.id, name=row.name, space=row.space, task=row.task, searcher=row.searcher,
         objectives=list(row.objectives or []), config=dict(row.config or {}), seed=row.seed,
-        status=row.status, created_at=row.created_at, updated_at=row.updated_at)
+        status=StudyStatus(row.status), created_at=row.created_at, updated_at=row.updated_at)
 
 
 def trial_record(t: Trial, a: Architecture, study: str,

@@ -43,6 +43,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from storage.models import Architecture, CurvePoint, Study, Trial, UTCDateTime
+from storage.records import TrialState
 
 T, A, S, C = Trial.__table__, Architecture.__table__, Study.__table__, CurvePoint.__table__
 # the architecture columns returned beside a trial's, labelled as row_record reads them
@@ -114,7 +115,7 @@ def pg_finish_trial() -> Any:
     done = (update(T)
             .where(T.c.study_id == select(touched.c.id).scalar_subquery(),
                    T.c.number == bindparam("p_number"),
-                   T.c.state.in_(("queued", "running")))
+                   T.c.state.in_((TrialState.QUEUED.value, TrialState.RUNNING.value)))
             .values(state=bindparam("p_state"), error=bindparam("p_error"),
                     tell_index=bindparam("p_tell_index"),
                     worker=func.coalesce(_param("worker", String(200)), T.c.worker),
@@ -141,11 +142,11 @@ def pg_claim_queued() -> Any:
     """
     queued = T.alias("queued")
     oldest = (select(queued.c.id)
-              .where(queued.c.study_id == bindparam("p_study_id"), queued.c.state == "queued")
+              .where(queued.c.study_id == bindparam("p_study_id"), queued.c.state == TrialState.QUEUED.value)
               .order_by(queued.c.number).limit(1).with_for_update(skip_locked=True)
               .scalar_subquery())
-    claimed = (update(T).where(T.c.id == oldest, T.c.state == "queued")
-               .values(state="running", started_at=bindparam("p_now"),
+    claimed = (update(T).where(T.c.id == oldest, T.c.state == TrialState.QUEUED.value)
+               .values(state=TrialState.RUNNING.value, started_at=bindparam("p_now"),
                        worker=bindparam("p_worker"))
                .returning(*T.c).cte("claimed"))
     return select(claimed, *ARCH_COLUMNS).join(A, A.c.id == claimed.c.architecture_id)
@@ -218,5 +219,5 @@ def find_live(with_fidelity: bool) -> Any:
         T.c.fidelity.is_(None))
     return (select(T, *ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)
             .where(T.c.study_id == bindparam("p_study_id"), A.c.hash == bindparam("p_hash"),
-                   T.c.state.in_(("complete", "running", "queued")), fidelity)
-            .order_by(case((T.c.state == "complete", 0), else_=1), T.c.number).limit(1))
+                   T.c.state.in_((TrialState.COMPLETE.value, TrialState.RUNNING.value, TrialState.QUEUED.value)), fidelity)
+            .order_by(case((T.c.state == TrialState.COMPLETE.value, 0), else_=1), T.c.number).limit(1))

@@ -210,13 +210,13 @@ class TrialsMixin(StorageBase):
             study_id = self._study_id(c, study)
             for _ in range(_RETRIES):
                 trial_id = c.scalar(
-                    select(T.c.id).where(T.c.study_id == study_id, T.c.state == "queued")
+                    select(T.c.id).where(T.c.study_id == study_id, T.c.state == TrialState.QUEUED.value)
                     .order_by(T.c.number).limit(1).with_for_update(skip_locked=True))
                 if trial_id is None:
                     return None
                 claimed = c.execute(
-                    update(T).where(T.c.id == trial_id, T.c.state == "queued")
-                    .values(state="running", started_at=now, worker=worker)).rowcount
+                    update(T).where(T.c.id == trial_id, T.c.state == TrialState.QUEUED.value)
+                    .values(state=TrialState.RUNNING.value, started_at=now, worker=worker)).rowcount
                 if claimed == 1:
                     return row_record(c.execute(
                         select(T, *sql.ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)

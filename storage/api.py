@@ -12,7 +12,7 @@ from storage._trials import TrialsMixin
 from storage.engine import WRITE, default_url, describe, make_engine, parse_url, upgrade
 from storage.errors import ConflictError, StorageError
 from storage.models import Study, Trial, utcnow
-from storage.records import STUDY_STATUSES, StudyRecord, TrialState
+from storage.records import STUDY_STATUSES, StudyRecord, StudyStatus, TrialState
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Storage(TrialsMixin):
         objectives = _check_objectives(objectives, name)
         now = utcnow()
         row = Study(name=name, space=space, task=task, searcher=searcher, objectives=objectives,
-                    config=clean_json(dict(config), "config"), seed=int(seed), status="created",
+                    config=clean_json(dict(config), "config"), seed=int(seed), status=StudyStatus.CREATED.value,
                     created_at=now, updated_at=now)
         try:
             with self._write() as s:
@@ -128,7 +128,7 @@ class Storage(TrialsMixin):
         for row in rows:
             study = row[0]
             out.append({
-                "name": study.name, "status": study.status, "space": study.space,
+                "name": study.name, "status": StudyStatus(study.status), "space": study.space,
                 "task": study.task, "searcher": study.searcher,
                 **{f"n_{st.value}": int(row._mapping[f"n_{st.value}"]) for st in TrialState},
                 "best": best.get(study.id), "created_at": study.created_at,
@@ -158,12 +158,12 @@ class Storage(TrialsMixin):
                 best[st.id] = hi if maximize else lo
         return best
 
-    def set_study_status(self, name: str, status: str) -> None:
-        """Set the status: created, running, stopped, finished or failed."""
+    def set_study_status(self, name: str, status: StudyStatus | str) -> None:
+        """Set the status (a :class:`StudyStatus` or its value)."""
         if status not in STUDY_STATUSES:
             raise ConflictError(f"invalid status {status!r} for study {name!r}: expected one of "
                                 f"{', '.join(STUDY_STATUSES)}")
-        self._update_study(name, status=status)
+        self._update_study(name, status=StudyStatus(status).value)
 
     def update_study_config(self, name: str, config: dict[str, Any]) -> None:
         """Replace the study's config dict (e.g. a raised budget when resuming)."""

@@ -26,13 +26,46 @@ class TrialState(str, Enum):
     FAILED = "failed"
     PRUNED = "pruned"
 
+    def __str__(self) -> str:  # print and format as the stored value
+        return self.value
+
+    __format__ = str.__format__
+
     @property
     def finished(self) -> bool:
         """True for the terminal states (complete, failed, pruned)."""
         return self in (TrialState.COMPLETE, TrialState.FAILED, TrialState.PRUNED)
 
 
-STUDY_STATUSES = ("created", "running", "stopping", "stopped", "finished", "failed")
+class StudyStatus(str, Enum):
+    """Life cycle of a study: ``created -> running -> finished | stopped | failed``; ``stopping``
+    is a request that its driver (in whatever process) honours.
+
+    >>> StudyStatus("stopping") is StudyStatus.STOPPING
+    True
+    >>> StudyStatus.RUNNING.active, StudyStatus.FINISHED.active
+    (True, False)
+    """
+
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__
+
+    @property
+    def active(self) -> bool:
+        """True while a driver is (or should be) running the study."""
+        return self in (StudyStatus.RUNNING, StudyStatus.STOPPING)
+
+
+STUDY_STATUSES = tuple(s.value for s in StudyStatus)
 
 
 @dataclass(frozen=True)
@@ -51,7 +84,7 @@ class StudyRecord:
     objectives: list[dict[str, Any]]
     config: dict[str, Any]
     seed: int
-    status: str
+    status: StudyStatus
     created_at: datetime
     updated_at: datetime
 

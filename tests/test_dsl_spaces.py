@@ -12,10 +12,9 @@ from typer.testing import CliRunner
 
 from search_spaces import deepconv, dnn, genetic_cnn, nasbench_cell, quickstart
 from tests.graphs import live_edges, reachable
-from workbench.architecture import from_json
 from workbench.compiler import compile_model
 from workbench.dsl_count import enumerate_decisions as enumerate_sequences
-from workbench.spaces import get_space, list_spaces
+from workbench.spaces import from_json, get_space, list_spaces
 
 SPACES = ("dnn", "deepconv", "genetic_cnn", "nasbench_cell", "quickstart")
 SIZES = {"dnn": 5400, "deepconv": 60_466_176, "genetic_cnn": 2 ** 19,

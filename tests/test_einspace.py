@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from search_spaces import einspace
-from workbench.architecture import Decision, from_json
+from workbench.architecture import Decision
 from workbench.errors import InvalidArchitecture, NotFound, ParseError
 from workbench.grammar import Limits
-from workbench.spaces import get_space
+from workbench.spaces import from_json, get_space
 
 SHAPES = [(3, 28, 28), (3, 32, 32)]
 

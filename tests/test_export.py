@@ -22,12 +22,11 @@ import torch
 from torch import nn
 
 from workbench import ops
-from workbench.architecture import from_json
 from workbench.compiler import compile_model
 from workbench.errors import InvalidArchitecture, WorkbenchError
 from workbench.export import build_model, export, export_bytes, load_weights
 from workbench.export_source import UnsupportedExport, to_python_source
-from workbench.spaces import get_space, list_spaces
+from workbench.spaces import from_json, get_space, list_spaces
 
 ROOT = Path(__file__).resolve().parents[1]
 RUFF = Path(sys.executable).parent / "ruff"

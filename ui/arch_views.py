@@ -19,6 +19,7 @@ from typing import Any
 
 from workbench.architecture import Architecture, Decision
 from workbench.errors import ConfigError, ParseError, WorkbenchError
+from workbench.seeds import derive_seed
 
 _SVG_CACHE: OrderedDict[tuple, str] = OrderedDict()
 _SPACE_CACHE: dict[str, Any] = {}
@@ -259,6 +260,6 @@ def export_trial(storage, name: str, number: int, fmt: str, out_dir: str | Path)
     weights = None
     if fmt != "json" and fmt != "svg":
         weights = storage.get_artifact(name, trial.number, "weights.safetensors")
-    seed = int(storage.get_study(name).seed) * 1_000_003 + trial.number  # the trial's init
+    seed = derive_seed(storage.get_study(name).seed, "trial", trial.number)  # the trial's init
     return export_file(arch, fmt, out_dir, f"{name}-trial{trial.number}", seed=seed,
                        weights=weights, metrics=trial.metrics)

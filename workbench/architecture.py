@@ -166,33 +166,3 @@ def content_hash(space: str, input_shape: tuple[int, ...], num_classes: int, tex
     """A stable 16-hex-digit hash of what determines the compiled network."""
     key = f"{space}|{','.join(map(str, input_shape))}|{num_classes}|{text}"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def from_json(data: str | dict[str, Any]) -> Architecture:
-    """Rebuild an architecture from :meth:`Architecture.to_json` output by replaying its decisions.
-
-    The space named in the JSON must be registered; the text is checked against the replay so a
-    hand-edited file that disagrees with its decisions is rejected rather than silently changed.
-    """
-    from workbench.errors import InvalidArchitecture
-    from workbench.spaces import get_space
-
-    if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise InvalidArchitecture(f"expected architecture JSON, found invalid JSON ({exc})") from None
-    missing = {"space", "input_shape", "num_classes", "decisions"} - set(data)
-    if missing:
-        raise InvalidArchitecture(
-            f"expected architecture JSON with keys space, input_shape, num_classes, decisions; "
-            f"missing {', '.join(sorted(missing))}")
-    space = get_space(data["space"], input_shape=tuple(data["input_shape"]),
-                      num_classes=int(data["num_classes"]))
-    decisions = tuple(Decision(str(p), c) for p, c in data["decisions"])
-    arch = space.replay(decisions)
-    if data.get("text") and data["text"] != arch.text:
-        raise InvalidArchitecture(
-            f"architecture JSON: expected text {arch.text[:60]!r}... from its decisions, "
-            f"found {str(data['text'])[:60]!r}...")
-    return arch

@@ -5,16 +5,15 @@ local worker process or on a Ray node; the driver alone writes the database.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.errors import ConfigError, NotFound
+from storage.records import TrialState
+from workbench.errors import ConfigError
 
 _TASK_CACHE: dict[tuple, Any] = {}
 
@@ -46,7 +45,7 @@ class Job:
 class Outcome:
     """What a worker returns: state, metrics, learning curve, error, optional weights."""
 
-    state: str  # "complete" | "failed"
+    state: TrialState  # complete or failed
     metrics: dict = field(default_factory=dict)
     curve: list = field(default_factory=list)
     error: str | None = None
@@ -60,32 +59,17 @@ def worker_name() -> str:
 
 
 def load_evaluator(spec: str):
-    """Import ``module:function`` (a custom evaluator)."""
-    module, _, name = spec.partition(":")
-    if not module or not name:
-        raise ConfigError(f"--evaluator: expected module:function, found {spec!r}")
-    # like `python -m` (and uvicorn's module:app), look in the working directory too: the
-    # console script does not put it on sys.path, and workers inherit the driver's cwd
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        fn = getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:
-        raise NotFound(f"--evaluator {spec}: module {exc.name!r} not found "
-                       f"(is it on PYTHONPATH?)") from None
-    except AttributeError:
-        raise NotFound(f"--evaluator {spec}: module {module!r} has no {name!r}") from None
-    if not callable(fn):
-        raise ConfigError(f"--evaluator {spec}: expected a callable, found {type(fn).__name__}")
-    return fn
+    """Import ``module:function`` (a custom evaluator; the working directory is searched too)."""
+    from workbench.plugins import import_object
+
+    return import_object(spec, "--evaluator")
 
 
 def _arch(job: Job):
-    from workbench.architecture import Decision
     from workbench.spaces import get_space
 
     space = get_space(job.space, job.input_shape, job.num_classes, **job.space_options)
-    return space.replay(Decision(p, c) for p, c in job.decisions)
+    return space.replay(job.decisions)
 
 
 def _budget(job: Job):
@@ -126,7 +110,7 @@ def run_job(job: Job) -> Outcome:
                        weights, who, time.perf_counter() - t0)
     except Exception as exc:  # setup failures (bad task path ...) are failed trials too
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return Outcome("failed", {}, [], f"{type(exc).__name__}: {msg}", None, who,
+        return Outcome(TrialState.FAILED, {}, [], f"{type(exc).__name__}: {msg}", None, who,
                        time.perf_counter() - t0)
 
 
@@ -147,7 +131,7 @@ def _custom(job: Job, arch, budget, who: str, t0: float) -> Outcome:
                           f"found {type(out).__name__}")
     metrics = dict(out)
     curve = list(metrics.pop("curve", []) or [])
-    return Outcome("complete", metrics, curve, None, None, who, time.perf_counter() - t0)
+    return Outcome(TrialState.COMPLETE, metrics, curve, None, None, who, time.perf_counter() - t0)
 
 
 def _to_bytes(state_dict: dict) -> bytes:

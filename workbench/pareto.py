@@ -16,8 +16,11 @@ Every function takes points as rows of objective values and one direction per co
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from storage.records import TrialState
 from workbench.errors import ConfigError
 
 Point = Sequence[float]
@@ -191,3 +194,81 @@ def hypervolume(points: Sequence[Point], directions: Sequence[str], reference: P
 
     return round(float(moocore.hypervolume(np.asarray(inside, dtype=float), ref=np.asarray(oref))),
                  12)
+
+
+# -- a study's front ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FrontPoint:
+    """One non-dominated trial: its number, objective values, fidelity and architecture text."""
+
+    number: int
+    values: tuple[float, ...]
+    fidelity: float | None
+    arch: str
+
+
+@dataclass(frozen=True)
+class StudyFront:
+    """The non-dominated complete trials of a study and their normalised hypervolume.
+
+    ``hypervolume`` rescales each objective to [0, 1] over the range of the study's complete
+    trials, with the reference point at the worst value of each, so it lies in [0, 1] (``None``
+    with no complete trial). ``trials`` counts the complete trials that have every objective.
+    """
+
+    objectives: tuple[tuple[str, str], ...]  # (name, direction)
+    trials: int
+    hypervolume: float | None
+    front: tuple[FrontPoint, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"objectives": [{"name": n, "direction": d} for n, d in self.objectives],
+                "trials": self.trials, "hypervolume": self.hypervolume,
+                "front": [{"number": f.number, "values": list(f.values), "fidelity": f.fidelity,
+                           "arch": f.arch} for f in self.front]}
+
+
+def front_of(trials: Iterable[Any], objectives: Sequence[Any]) -> StudyFront:
+    """The front of finished trials (records with ``state``, ``metrics``, ``number``,
+    ``fidelity``, ``arch_text``) for objectives given as dicts (``{"name", "direction"}``) or
+    :class:`~workbench.searchers.Objective` values. Only complete trials with every objective
+    count; the others cannot be placed.
+
+    >>> from types import SimpleNamespace as T
+    >>> from storage.records import TrialState
+    >>> rows = [T(state=TrialState.COMPLETE, metrics={"acc": a, "params": p}, number=i, fidelity=None,
+    ...           arch_text=f"a{i}") for i, (a, p) in enumerate([(0.9, 10), (0.8, 5), (0.7, 9)])]
+    >>> f = front_of(rows, [{"name": "acc", "direction": "maximize"},
+    ...                     {"name": "params", "direction": "minimize"}])
+    >>> [p.number for p in f.front], round(f.hypervolume, 3)
+    ([0, 1], 0.5)
+    """
+    objs = tuple((o["name"], o.get("direction", "maximize")) if isinstance(o, dict)
+                 else (o.name, o.direction) for o in objectives)
+    rows, points = [], []
+    for t in trials:
+        if TrialState(t.state) is not TrialState.COMPLETE:
+            continue
+        try:
+            values = tuple(float(t.metrics[n]) for n, _ in objs)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not all(math.isfinite(v) for v in values):
+            continue
+        rows.append(t)
+        points.append(values)
+    dirs = [d for _, d in objs]
+    idx = non_dominated(points, dirs) if points else []
+    hv = None
+    if points:
+        bounds = [(min(p[k] for p in points), max(p[k] for p in points)) for k in range(len(objs))]
+        worst = [lo if d == "maximize" else hi for (lo, hi), d in zip(bounds, dirs)]
+        hv = hypervolume([points[i] for i in idx], dirs, worst, bounds=bounds)
+    return StudyFront(objs, len(points), hv, tuple(
+        FrontPoint(rows[i].number, points[i], rows[i].fidelity, rows[i].arch_text) for i in idx))
+
+
+def study_front(storage: Any, name: str) -> StudyFront:
+    """:func:`front_of` over a stored study's complete trials."""
+    study = storage.get_study(name)
+    return front_of(storage.trials(name, states=[TrialState.COMPLETE]), study.objectives)

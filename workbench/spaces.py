@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from workbench.errors import (
     NotFound,
     ParseError,
 )
+from workbench.plugins import import_object
 
 
 class _NoAlternative(Exception):
@@ -85,9 +86,13 @@ class Space:
                 last = exc
         raise DerivationFailed(f"space {self.name!r}: no valid sample in {attempts} attempts ({last})")
 
-    def replay(self, decisions: Iterable[Decision]) -> Architecture:
-        """Re-derive exactly these decisions; any decision that is not valid is an error."""
-        table = {d.path: d.choice for d in decisions}
+    def replay(self, decisions: Iterable[Decision | Sequence[Any]]) -> Architecture:
+        """Re-derive exactly these decisions (:class:`Decision` values or stored
+        ``[path, choice]`` pairs); any decision that is not valid is an error."""
+        table = {}
+        for d in decisions:
+            path, choice = (d.path, d.choice) if isinstance(d, Decision) else d
+            table[str(path)] = choice
 
         def policy(point: DecisionPoint) -> Choice:
             if point.path not in table:
@@ -130,8 +135,6 @@ class Space:
             path = Path(arg)
             if not path.is_file():
                 raise NotFound(f"expected an architecture JSON file, found no file at {arg}")
-            from workbench.architecture import from_json
-
             data = json.loads(path.read_text())
             data.setdefault("input_shape", list(self.input_shape))
             data.setdefault("num_classes", self.num_classes)
@@ -284,44 +287,146 @@ class GrammarSpace(Space):
 
 
 # -- registry ------------------------------------------------------------------------------------
+ENTRY_POINT_GROUP = "workbench.spaces"
+
+
 @dataclass(frozen=True)
 class SpaceEntry:
+    """A registered space: its name, a factory (a callable, or ``"module:function"`` imported on
+    first use, so listing spaces imports none of them), and what ``workbench spaces`` shows.
+
+    The factory is called as ``factory(input_shape=..., num_classes=..., **options)``.
+    """
+
     name: str
-    factory: Callable[..., Space]
-    kind: str
-    description: str
+    factory: Callable[..., Space] | str
+    kind: str = ""
+    description: str = ""
     example_input: tuple[int, ...] = (3, 32, 32)
+
+    def build(self, input_shape: tuple[int, ...], num_classes: int, **options: Any) -> Space:
+        factory = self.factory
+        if isinstance(factory, str):
+            factory = import_object(factory, "space factory")
+        try:
+            space = factory(input_shape=tuple(input_shape), num_classes=num_classes, **options)
+        except TypeError as exc:
+            raise ConfigError(f"space {self.name!r}: bad options {options} ({exc})") from None
+        if not isinstance(space, Space):
+            raise ConfigError(f"space {self.name!r}: expected its factory to return a Space, "
+                              f"found {type(space).__name__}")
+        space.name = self.name  # architectures carry the name the space was asked for
+        return space
 
 
 _REGISTRY: dict[str, SpaceEntry] = {}
+_ENTRY_POINTS: dict[str, Any] | None = None  # name -> importlib.metadata.EntryPoint
 
 
-def register_space(name: str, factory: Callable[..., Space], *, kind: str, description: str,
-                   example_input: tuple[int, ...] = (3, 32, 32)) -> None:
-    """Register a space factory ``factory(input_shape=..., num_classes=..., **options)``."""
+def register_space(name: str, factory: Callable[..., Space] | str, *, kind: str = "",
+                   description: str = "", example_input: tuple[int, ...] = (3, 32, 32)) -> None:
+    """Register a space factory under ``name`` in this process.
+
+    To make a space visible to every process (the CLI, UI, workers, resume), declare it as an
+    entry point of the ``workbench.spaces`` group in your package, or name it as
+    ``module:function`` wherever a space name is expected (``--space mymod:make_space``).
+    """
     _REGISTRY[name] = SpaceEntry(name, factory, kind, description, tuple(example_input))
 
 
-def _load_builtin() -> None:
-    import search_spaces  # noqa: F401  (registers the shipped spaces)
+def _entry_points() -> dict[str, Any]:
+    """The ``workbench.spaces`` entry points of every installed package, read once."""
+    global _ENTRY_POINTS
+    if _ENTRY_POINTS is None:
+        from importlib.metadata import entry_points
+
+        _ENTRY_POINTS = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return _ENTRY_POINTS
+
+
+def _from_entry_point(name: str) -> SpaceEntry:
+    ep = _entry_points()[name]
+    try:
+        obj = ep.load()
+    except Exception as exc:  # a broken plug-in must not take the registry down
+        raise ConfigError(f"space {name!r}: entry point {ep.value!r} failed to load "
+                          f"({type(exc).__name__}: {exc})") from None
+    if isinstance(obj, SpaceEntry):
+        return obj if obj.name == name else SpaceEntry(name, obj.factory, obj.kind,
+                                                       obj.description, obj.example_input)
+    if callable(obj):
+        doc = (obj.__doc__ or "").strip().splitlines()
+        return SpaceEntry(name, obj, getattr(obj, "kind", ""), doc[0] if doc else "")
+    raise ConfigError(f"space {name!r}: expected entry point {ep.value!r} to be a SpaceEntry or "
+                      f"a factory, found {type(obj).__name__}")
+
+
+def space_entry(name: str) -> SpaceEntry:
+    """The entry for ``name``: registered in this process, an installed entry point, or a
+    ``module:function`` factory (imported from the working directory too)."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name in _entry_points():
+        _REGISTRY[name] = _from_entry_point(name)
+        return _REGISTRY[name]
+    if ":" in name:
+        entry = SpaceEntry(name, import_object(name, "--space"))
+        _REGISTRY[name] = entry
+        return entry
+    known = sorted(set(_REGISTRY) | set(_entry_points()))
+    raise NotFound(f"expected a search space ({', '.join(known) or 'none installed'}) or "
+                   f"module:function, found {name!r}")
 
 
 def list_spaces() -> list[SpaceEntry]:
-    _load_builtin()
+    """Every space this process can build: installed entry points and registered ones."""
+    for name in _entry_points():
+        if name not in _REGISTRY:
+            try:
+                _REGISTRY[name] = _from_entry_point(name)
+            except ConfigError:
+                continue  # listed by get_space with its reason
     return sorted(_REGISTRY.values(), key=lambda e: e.name)
 
 
 def get_space(name: str, input_shape: tuple[int, ...] = (3, 32, 32), num_classes: int = 10,
               **options: Any) -> Space:
-    """A registered space bound to an input shape and class count."""
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise NotFound(f"expected a search space ({', '.join(sorted(_REGISTRY))}), found {name!r}")
-    try:
-        return _REGISTRY[name].factory(input_shape=tuple(input_shape), num_classes=num_classes,
-                                       **options)
-    except TypeError as exc:
-        raise ConfigError(f"space {name!r}: bad options {options} ({exc})") from None
+    """A space bound to an input shape and class count (see :func:`space_entry` for names)."""
+    return space_entry(name).build(tuple(input_shape), num_classes, **options)
+
+
+def from_json(data: str | dict[str, Any]) -> Architecture:
+    """Rebuild an architecture from :meth:`Architecture.to_json` output by replaying its decisions
+    in the space the JSON names (a registered name or ``module:function``).
+
+    The text is checked against the replay so a hand-edited file that disagrees with its
+    decisions is rejected rather than silently changed.
+
+    >>> arch = get_space("mlp", (1, 8, 8), 10).sample(random.Random(0))
+    >>> from_json(arch.to_json()) == arch
+    True
+    """
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise InvalidArchitecture(f"expected architecture JSON, found invalid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidArchitecture(f"expected an architecture JSON object, found "
+                                  f"{type(data).__name__}")
+    missing = {"space", "input_shape", "num_classes", "decisions"} - set(data)
+    if missing:
+        raise InvalidArchitecture(
+            f"expected architecture JSON with keys space, input_shape, num_classes, decisions; "
+            f"missing {', '.join(sorted(missing))}")
+    space = get_space(data["space"], input_shape=tuple(data["input_shape"]),
+                      num_classes=int(data["num_classes"]))
+    arch = space.replay(data["decisions"])
+    if data.get("text") and data["text"] != arch.text:
+        raise InvalidArchitecture(
+            f"architecture JSON: expected text {arch.text[:60]!r}... from its decisions, "
+            f"found {str(data['text'])[:60]!r}...")
+    return arch
 
 
 def _article(word: str) -> str:

@@ -27,10 +27,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from workbench.architecture import Architecture, Decision
-from workbench.errors import ConfigError
+from storage.protocol import StudyStorage
+from storage.records import StudyStatus, TrialRecord, TrialState
+from workbench.architecture import Architecture
+from workbench.errors import ConfigError, InvalidArchitecture, WorkbenchError
 from workbench.jobs import Job, Outcome
 from workbench.searchers import Objective, Result, get_searcher
+from workbench.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 STOP_POLL_S = 0.5  # how often a running driver reads the study's stop flag
@@ -134,7 +137,7 @@ def _top_k(spec: str) -> int | None:
 @dataclass(frozen=True)
 class Summary:
     study: str
-    status: str
+    status: StudyStatus
     complete: int
     failed: int
     best: dict | None  # {"number", "values", "text"} of the best trial (first objective)
@@ -153,7 +156,7 @@ def resolve_shapes(cfg: StudyConfig) -> StudyConfig:
     return replace(cfg, input_shape=tuple(task.input_shape), num_classes=task.num_classes)
 
 
-def create_study(storage, name: str, cfg: StudyConfig):
+def create_study(storage: StudyStorage, name: str, cfg: StudyConfig):
     """Validate the config (space, searcher, task, evaluator) and store a new study."""
     from workbench.jobs import load_evaluator
     from workbench.spaces import get_space
@@ -175,35 +178,63 @@ def create_study(storage, name: str, cfg: StudyConfig):
                                 config=cfg.to_dict(), seed=cfg.seed)
 
 
-def load_config(storage, name: str) -> StudyConfig:
+def load_config(storage: StudyStorage, name: str) -> StudyConfig:
     return StudyConfig.from_dict(storage.get_study(name).config)
 
 
-def result_of(trial, objectives) -> Result:
-    """The searcher's view of a stored trial."""
-    state = trial.state.value if hasattr(trial.state, "value") else str(trial.state)
+def study_space(cfg: StudyConfig):
+    """The study's space, bound to its input shape and classes."""
+    from workbench.spaces import get_space
+
+    return get_space(cfg.space, cfg.input_shape, cfg.num_classes, **cfg.space_options)
+
+
+def trial_architecture(space, trial: TrialRecord) -> Architecture:
+    """A stored trial's architecture, rebuilt by replaying its decisions in ``space`` (the one
+    conversion from a stored trial to an :class:`Architecture`). A stored text that disagrees with
+    the replay, or decisions that no longer replay (the space changed), are an error that names
+    the trial."""
+    where = f"study {trial.study!r} trial {trial.number}"
+    try:
+        arch = space.replay(trial.arch_decisions) if trial.arch_decisions else space.parse(
+            trial.arch_text)
+    except WorkbenchError as exc:
+        raise InvalidArchitecture(f"{where}: expected a stored architecture that replays in "
+                                  f"space {space.name!r}, found: {exc}") from None
+    if trial.arch_text and trial.arch_text != arch.text:
+        raise InvalidArchitecture(f"{where}: expected the stored text to match its decisions, "
+                                  f"found {trial.arch_text[:60]!r}...")
+    return arch
+
+
+def result_of(state: TrialState, metrics: dict, fidelity: float | None,
+              objectives) -> Result:
+    """The searcher's view of a finished trial (stored or just returned by a worker)."""
     values = None
-    if state == "complete":
+    if state is TrialState.COMPLETE:
         try:
-            values = tuple(float(trial.metrics[o.name]) for o in objectives)
+            values = tuple(float(metrics[o.name]) for o in objectives)
         except (KeyError, TypeError, ValueError):
-            state = "failed"
-    return Result(state, values, dict(trial.metrics or {}), trial.fidelity)
+            state = TrialState.FAILED
+    return Result(state, values, dict(metrics or {}), fidelity)
+
+
+def stored_result(trial: TrialRecord, objectives) -> Result:
+    return result_of(trial.state, trial.metrics, trial.fidelity, objectives)
 
 
 class StudyRunner:
     """One driver for one study: owns the searcher, the executor and the writes."""
 
-    def __init__(self, storage, name: str, *, executor=None,
+    def __init__(self, storage: StudyStorage, name: str, *, executor=None,
                  on_event: Callable[[str, dict], None] | None = None,
                  should_stop: Callable[[], bool] | None = None):
         from workbench.executors import make_executor
-        from workbench.spaces import get_space
 
         self.storage, self.name = storage, name
         self.cfg = load_config(storage, name)
         c = self.cfg
-        self.space = get_space(c.space, c.input_shape, c.num_classes, **c.space_options)
+        self.space = study_space(c)
         self.searcher = get_searcher(c.searcher, self.space, c.objectives, seed=c.seed,
                                      **c.searcher_options)
         self.executor = executor or make_executor(
@@ -236,8 +267,8 @@ class StudyRunner:
         for t in trials:
             if not t.state.finished:
                 continue
-            arch = self._arch(t.arch_decisions)
-            result = result_of(t, self.cfg.objectives)
+            arch = trial_architecture(self.space, t)
+            result = stored_result(t, self.cfg.objectives)
             replayed[t.number] = (arch, result)
             told.append((-1 if t.tell_index is None else t.tell_index, arch, result))
             self.by_hash[arch.hash] = t.number
@@ -253,14 +284,11 @@ class StudyRunner:
         k = _top_k(self.cfg.keep_weights)
         if k:
             obj = self.cfg.objectives[0]
-            top = self.storage.trials(self.name, states=["complete"], limit=3 * k,
+            top = self.storage.trials(self.name, states=[TrialState.COMPLETE], limit=3 * k,
                                       order_by=f"metric:{obj.name}",
                                       descending=obj.direction == "maximize")
             self.kept = {t.number for t in top
                          if "weights.safetensors" in self.storage.list_artifacts(self.name, t.number)}
-
-    def _arch(self, decisions: list) -> Architecture:
-        return self.space.replay(Decision(p, c) for p, c in decisions)
 
     def _count(self, number: int, arch: Architecture, result: Result) -> None:
         self.finished += 1
@@ -276,17 +304,17 @@ class StudyRunner:
     def run(self) -> Summary:
         t0 = time.monotonic()
         self.recover()
-        if self.storage.get_study(self.name).status == "stopping":  # stopped while starting
-            self.storage.set_study_status(self.name, "stopped")
+        if self.storage.get_study(self.name).status is StudyStatus.STOPPING:  # while starting
+            self.storage.set_study_status(self.name, StudyStatus.STOPPED)
             self.executor.shutdown()
-            return Summary(self.name, "stopped", self.complete, self.failed, self.best,
+            return Summary(self.name, StudyStatus.STOPPED, self.complete, self.failed, self.best,
                            time.monotonic() - t0)
-        self.storage.set_study_status(self.name, "running")
-        status, duplicates = "finished", 0
+        self.storage.set_study_status(self.name, StudyStatus.RUNNING)
+        status, duplicates = StudyStatus.FINISHED, 0
         try:
             while True:
                 if self._stop_requested():
-                    status = "stopped"
+                    status = StudyStatus.STOPPED
                     break
                 if self.cfg.max_seconds is not None and time.monotonic() - t0 > self.cfg.max_seconds:
                     break
@@ -304,10 +332,10 @@ class StudyRunner:
                 for job, outcome in self.executor.wait(timeout=1.0):
                     self._record(job, outcome)
         except KeyboardInterrupt:
-            status = "stopped"
+            status = StudyStatus.STOPPED
             raise
         except Exception:
-            status = "failed"  # the driver broke (executor, database): not a finished study
+            status = StudyStatus.FAILED  # the driver broke (executor, database): not a finished study
             raise
         finally:
             self.executor.shutdown()
@@ -327,7 +355,7 @@ class StudyRunner:
         if now - self._polled < STOP_POLL_S:
             return False
         self._polled = now
-        return self.storage.get_study(self.name).status == "stopping"
+        return self.storage.get_study(self.name).status is StudyStatus.STOPPING
 
     def _want_more(self) -> bool:
         return self.cfg.trials is None or self.finished + len(self.inflight) < self.cfg.trials
@@ -336,7 +364,7 @@ class StudyRunner:
         """Submit one trial (queued first, else a new proposal). False: nothing submitted."""
         queued = self.storage.next_queued(self.name)
         if queued is not None:
-            self._launch(queued.number, self._arch(queued.arch_decisions), queued.fidelity)
+            self._launch(queued.number, trial_architecture(self.space, queued), queued.fidelity)
             return True
         ask_index = self.searcher.n_asked
         proposal = self.searcher.ask()
@@ -344,28 +372,30 @@ class StudyRunner:
         existing = self.storage.find_trial(self.name, arch.hash, fidelity)
         if existing is not None:  # never train the same architecture twice
             tell_index = None
-            if getattr(existing.state, "value", existing.state) == "complete":  # told again
+            if existing.state is TrialState.COMPLETE:  # told again
                 tell_index = len(self.searcher.history)
             self.storage.add_repeat(self.name, existing.number, ask_index=ask_index,
                                     tell_index=tell_index)
             if tell_index is not None:
-                self.searcher.tell(arch, result_of(existing, self.cfg.objectives))
+                self.searcher.tell(arch, stored_result(existing, self.cfg.objectives))
             return False
         parents = tuple(self.by_hash[h] for h in proposal.parents if h in self.by_hash)
         violation = self._violation(arch)
         trial = self.storage.create_trial(
             self.name, arch_hash=arch.hash, arch_text=arch.text,
             arch_decisions=[[d.path, d.choice] for d in arch.decisions], space=arch.space,
-            fidelity=fidelity, state="running",
+            fidelity=fidelity, state=TrialState.RUNNING,
             parent_numbers=parents, ask_index=ask_index)
         self.by_hash[arch.hash] = trial.number
         if violation:
-            self.storage.finish_trial(self.name, trial.number, state="failed", error=violation,
-                                      metrics={}, tell_index=len(self.searcher.history))
-            result = Result("failed", None, {}, fidelity)
+            self.storage.finish_trial(self.name, trial.number, state=TrialState.FAILED,
+                                      error=violation, metrics={},
+                                      tell_index=len(self.searcher.history))
+            result = Result(TrialState.FAILED, None, {}, fidelity)
             self.searcher.tell(arch, result)
             self._count(trial.number, arch, result)
-            self.on_event("trial_finished", self._event(trial.number, "failed", violation))
+            self.on_event("trial_finished",
+                          self._event(trial.number, TrialState.FAILED, violation))
             return True
         self._launch(trial.number, arch, fidelity)
         return True
@@ -389,7 +419,7 @@ class StudyRunner:
                   input_shape=tuple(c.input_shape), num_classes=c.num_classes,
                   decisions=[[d.path, d.choice] for d in arch.decisions], task=c.task,
                   task_options=c.task_options, budget=c.budget,
-                  seed=c.seed * 1_000_003 + number, device=c.device, evaluator=c.evaluator,
+                  seed=derive_seed(c.seed, "trial", number), device=c.device, evaluator=c.evaluator,
                   keep_weights=c.keep_weights != "none", fidelity=fidelity, task_seed=c.seed)
         self.inflight[number] = (arch, fidelity)
         self.executor.submit(job)
@@ -397,17 +427,17 @@ class StudyRunner:
 
     def _record(self, job: Job, outcome: Outcome) -> None:
         arch, fidelity = self.inflight.pop(job.number)
-        state, error, metrics = outcome.state, outcome.error, dict(outcome.metrics)
-        if state == "complete":
+        state, error, metrics = TrialState(outcome.state), outcome.error, dict(outcome.metrics)
+        if state is TrialState.COMPLETE:
             missing = [o.name for o in self.cfg.objectives if o.name not in metrics]
             if missing:
-                state, error = "failed", f"evaluation returned no {', '.join(missing)}"
+                state, error = TrialState.FAILED, f"evaluation returned no {', '.join(missing)}"
         self.storage.finish_trial(self.name, job.number, state=state, metrics=metrics,
                                   error=error, duration_s=outcome.duration_s,
                                   curve=[dict(p, fidelity=fidelity) for p in outcome.curve],
                                   worker=outcome.worker or None,
                                   tell_index=len(self.searcher.history))
-        result = result_of(_Stored(state, metrics, fidelity), self.cfg.objectives)
+        result = result_of(state, metrics, fidelity, self.cfg.objectives)
         if outcome.weights is not None and result.ok:
             self._keep(job.number, outcome.weights)
         self.searcher.tell(arch, result)
@@ -421,7 +451,7 @@ class StudyRunner:
             return
         obj = self.cfg.objectives[0]
         top = {t.number for t in self.storage.trials(
-            self.name, states=["complete"], limit=k, order_by=f"metric:{obj.name}",
+            self.name, states=[TrialState.COMPLETE], limit=k, order_by=f"metric:{obj.name}",
             descending=obj.direction == "maximize")}
         if number in top:
             self.storage.put_artifact(self.name, number, "weights.safetensors", weights)
@@ -430,34 +460,25 @@ class StudyRunner:
             self.storage.delete_artifact(self.name, old, "weights.safetensors")
         self.kept &= top
 
-    def _event(self, number: int, state: str, error: str | None = None,
+    def _event(self, number: int, state: TrialState, error: str | None = None,
                metrics: dict | None = None) -> dict:
         return {"number": number, "state": state, "error": error, "metrics": metrics or {},
                 "finished": self.finished, "complete": self.complete, "failed": self.failed,
                 "total": self.cfg.trials, "best": self.best}
 
 
-@dataclass(frozen=True)
-class _Stored:
-    """Adapter so a fresh outcome reads like a stored trial for :func:`result_of`."""
-
-    state: str
-    metrics: dict
-    fidelity: float | None
-
-
-def run_study(storage, name: str, **kwargs: Any) -> Summary:
+def run_study(storage: StudyStorage, name: str, **kwargs: Any) -> Summary:
     """Run (or resume) a study until its budget is spent or it is stopped."""
     return StudyRunner(storage, name, **kwargs).run()
 
 
-def request_stop(storage, name: str) -> None:
+def request_stop(storage: StudyStorage, name: str) -> None:
     """Ask the study's driver (in whatever process) to stop after the trials in flight."""
     storage.get_study(name)
-    storage.set_study_status(name, "stopping")
+    storage.set_study_status(name, StudyStatus.STOPPING)
 
 
-def enqueue(storage, name: str, arch: Architecture, *, fidelity: float | None = None) -> int:
+def enqueue(storage: StudyStorage, name: str, arch: Architecture, *, fidelity: float | None = None) -> int:
     """Queue a specific architecture in a study; its driver evaluates queued trials first.
     Returns the trial number (an existing one when it is already queued, running or done)."""
     cfg = load_config(storage, name)
@@ -469,5 +490,5 @@ def enqueue(storage, name: str, arch: Architecture, *, fidelity: float | None = 
         return existing.number
     trial = storage.create_trial(name, arch_hash=arch.hash, arch_text=arch.text,
                                  arch_decisions=[[d.path, d.choice] for d in arch.decisions],
-                                 space=arch.space, fidelity=fidelity, state="queued")
+                                 space=arch.space, fidelity=fidelity, state=TrialState.QUEUED)
     return trial.number

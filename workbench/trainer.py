@@ -1,7 +1,7 @@
 """Evaluate an architecture on a task: train within a budget, return metrics and a learning curve.
 
 ``evaluate`` never raises for a bad candidate: shape errors, NaN/Inf losses and out-of-memory
-become ``EvalResult(state="failed", error=<one line>)``. Configuration mistakes of the caller (an
+become ``EvalResult(state=TrialState.FAILED, error=<one line>)``. Configuration mistakes of the caller (an
 unknown device or precision, a bad budget) still raise :class:`~workbench.errors.ConfigError`.
 
 >>> from workbench.spaces import get_space
@@ -10,7 +10,7 @@ unknown device or precision, a bad budget) still raise :class:`~workbench.errors
 >>> arch = get_space("einspace", task.input_shape, task.num_classes).parse(
 ...     "sequential[routing[im2col(3,1,1), computation[linear(16)], col2im], computation[relu]]")
 >>> result = evaluate(arch, task, Budget(epochs=2, batch_size=32))
->>> result.state, len(result.curve), result.metrics["steps"], result.metrics["params"]
+>>> result.state.value, len(result.curve), result.metrics["steps"], result.metrics["params"]
 ('complete', 2, 4, 516)
 """
 
@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from storage.records import TrialState
 from workbench.devices import (
     configure_cuda,
     device_name,
@@ -40,7 +41,7 @@ from workbench.errors import ConfigError, TrialError
 
 log = logging.getLogger(__name__)
 
-COMPLETE, FAILED = "complete", "failed"
+COMPLETE, FAILED = TrialState.COMPLETE, TrialState.FAILED
 NAN_CHECK_EVERY = 50  # steps between host syncs that look for a non-finite loss
 DEFAULT_LR = {"adamw": 1e-3, "sgd": 0.05}
 DEFAULT_WEIGHT_DECAY = {"adamw": 0.01, "sgd": 5e-4}
@@ -120,7 +121,7 @@ class EvalResult:
     """Outcome of one evaluation. ``metrics["val_accuracy"]`` is the search signal;
     ``test_accuracy`` is reported only. ``state_dict`` (CPU tensors) only with keep_weights."""
 
-    state: str
+    state: TrialState
     metrics: dict
     curve: tuple[dict, ...] = ()
     error: str | None = None
@@ -132,7 +133,7 @@ class EvalResult:
 
     def to_dict(self) -> dict:
         """JSON-ready (weights left out)."""
-        return {"state": self.state, "metrics": dict(self.metrics),
+        return {"state": self.state.value, "metrics": dict(self.metrics),
                 "curve": [dict(p) for p in self.curve], "error": self.error}
 
 

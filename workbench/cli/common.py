@@ -1,8 +1,40 @@
-"""Argument parsing shared by the CLI modules."""
+"""What the CLI modules share: the options declared once, opening the database, shortening text.
+
+>>> short("x" * 200, 20)
+'xxxxxxxxxxxxxxxxx...'
+>>> parse_shape("3,32,32")
+(3, 32, 32)
+"""
 
 from __future__ import annotations
 
+import typer
+
 from workbench.errors import ConfigError
+
+# -- options every command group shares (declared once) ---------------------------------------
+STORAGE = typer.Option(None, "--storage", help="SQLAlchemy URL (default: sqlite file "
+                       "./workbench.db, or $WORKBENCH_STORAGE).")
+SPACE = typer.Option("einspace", "--space", "-s",
+                     help="Search space: a name from `workbench spaces`, or module:function.")
+INPUT = typer.Option("3,32,32", "--input", help="Input shape C,H,W (no batch).")
+CLASSES = typer.Option(10, "--classes", help="Number of classes.")
+JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+
+SHOWN = 100  # characters of an architecture string a summary prints (`workbench show` has all)
+
+
+def open_storage(url: str | None):
+    """The study database (created when missing: commands that write use this)."""
+    from storage import Storage
+
+    return Storage(url)
+
+
+def short(text: str, n: int = SHOWN) -> str:
+    """``text`` cut to ``n`` characters with an ellipsis (architecture strings can be long)."""
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

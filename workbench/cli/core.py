@@ -7,11 +7,7 @@ import json
 import typer
 
 from workbench.cli import app
-from workbench.cli.common import parse_shape
-
-SPACE = typer.Option("einspace", "--space", "-s", help="Search space name (see `workbench spaces`).")
-INPUT = typer.Option("3,32,32", "--input", help="Input shape C,H,W (no batch).")
-CLASSES = typer.Option(10, "--classes", help="Number of classes.")
+from workbench.cli.common import CLASSES, INPUT, SPACE, parse_shape
 
 
 @app.command()

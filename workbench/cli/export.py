@@ -15,8 +15,7 @@ from typing import Any
 import typer
 
 from workbench.cli import app
-from workbench.cli.common import parse_shape
-from workbench.cli.core import CLASSES, INPUT, SPACE
+from workbench.cli.common import CLASSES, INPUT, SPACE, STORAGE, parse_shape
 from workbench.errors import ConfigError, InvalidArchitecture, WorkbenchError
 
 FORMAT_HELP = "json | py | torchscript | pt2 | onnx | weights | svg"
@@ -33,9 +32,7 @@ def export_cmd(
                                                    "trained weights are stored)."),
         study: str | None = typer.Option(None, "--study", help="Export a trial of this study."),
         trial: int | None = typer.Option(None, "--trial", help="Trial number within --study."),
-        storage: str | None = typer.Option(None, "--storage", help="Database URL (default: "
-                                                                   "$WORKBENCH_STORAGE or "
-                                                                   "./workbench.db)."),
+        storage: str | None = STORAGE,
 ) -> None:
     """Export an architecture: JSON, standalone PyTorch source, TorchScript, torch.export, ONNX,
     safetensors weights or an SVG diagram."""

@@ -7,17 +7,9 @@ import time
 
 import typer
 
+from storage.records import TrialState
 from workbench.cli import app
-from workbench.cli.common import parse_shape
-
-STORAGE = typer.Option(None, "--storage", help="SQLAlchemy URL (default: sqlite file "
-                       "./workbench.db, or $WORKBENCH_STORAGE).")
-
-
-def open_storage(url: str | None):
-    from storage import Storage
-
-    return Storage(url)
+from workbench.cli.common import JSON, QUIET, SPACE, STORAGE, open_storage, parse_shape, short
 
 
 def _kv(pairs: list[str], what: str) -> dict:
@@ -38,7 +30,7 @@ def _kv(pairs: list[str], what: str) -> dict:
 
 @app.command()
 def search(
-    space: str = typer.Option("einspace", "--space", "-s", help="Search space."),
+    space: str = SPACE,
     task: str = typer.Option("digits", "--task", "-t",
                              help="digits | synthetic | npz:PATH | folder:PATH | cifar10:PATH"),
     searcher: str = typer.Option("random", "--searcher", help="See `workbench searchers`."),
@@ -78,7 +70,7 @@ def search(
     seed: int = typer.Option(0, "--seed"),
     study: str | None = typer.Option(None, "--study", help="Study name (default: generated)."),
     storage: str | None = STORAGE,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = QUIET,
 ) -> None:
     """Create a study and run it, with a live progress bar."""
     from workbench.study import StudyConfig, create_study, parse_objectives
@@ -114,7 +106,7 @@ def search(
 
 @app.command()
 def resume(name: str = typer.Argument(..., help="Study name."), storage: str | None = STORAGE,
-           quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+           quiet: bool = QUIET) -> None:
     """Continue a study: finished trials are kept, trials that were running are re-run."""
     db = open_storage(storage)
     db.get_study(name)
@@ -147,7 +139,9 @@ def _run(db, name: str, quiet: bool) -> None:
         line += f"; best trial {best['number']}: {_fmt_values(db, name, best['values'])}"
     typer.echo(line)
     if best:
-        typer.echo(f"  {best['text']}")
+        typer.echo(f"  {short(best['text'])}")
+        if len(best["text"]) > 100:
+            typer.echo(f"  (full text: workbench show {name} {best['number']})")
 
 
 def _fmt_values(db, name: str, values: list) -> str:
@@ -171,8 +165,7 @@ def _with_progress(db, name: str, console):
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                   console=console, transient=False) as bar:
-        done = sum(v for k, v in db.count_trials(name).items()
-                   if k in ("complete", "failed", "pruned"))
+        done = sum(v for k, v in db.count_trials(name).items() if TrialState(k).finished)
         tid = bar.add_task(name, total=total, completed=done, best="")
 
         def on_event(kind: str, data: dict) -> None:
@@ -181,7 +174,7 @@ def _with_progress(db, name: str, console):
             best = data.get("best")
             text = f"best {best['values'][0]:.4g} (#{best['number']})" if best else ""
             bar.update(tid, completed=data["finished"], best=text)
-            if data["state"] == "failed" and data.get("error"):
+            if data["state"] is TrialState.FAILED and data.get("error"):
                 bar.console.print(f"  trial {data['number']} failed: {data['error']}",
                                   style="dim")
 
@@ -189,8 +182,7 @@ def _with_progress(db, name: str, console):
 
 
 @app.command()
-def studies(storage: str | None = STORAGE,
-            as_json: bool = typer.Option(False, "--json", help="A JSON list.")) -> None:
+def studies(storage: str | None = STORAGE, as_json: bool = JSON) -> None:
     """List the studies in the database."""
     rows = open_storage(storage).study_summaries()
     if as_json:
@@ -210,7 +202,7 @@ def studies(storage: str | None = STORAGE,
 
 
 def trial_dict(t) -> dict:
-    return {"number": t.number, "state": t.state.value if hasattr(t.state, "value") else t.state,
+    return {"number": t.number, "state": t.state.value,
             "metrics": t.metrics, "error": t.error, "fidelity": t.fidelity,
             "architecture": t.arch_text, "hash": t.arch_hash, "parents": list(t.parent_numbers),
             "duration_s": t.duration_s, "worker": t.worker}
@@ -219,13 +211,13 @@ def trial_dict(t) -> dict:
 @app.command()
 def trials(name: str = typer.Argument(...), storage: str | None = STORAGE,
            top: int | None = typer.Option(None, "--top", help="Best K by the first objective."),
-           as_json: bool = typer.Option(False, "--json", help="A JSON list.")) -> None:
+           as_json: bool = JSON) -> None:
     """Trials of a study (all, or the best K)."""
     db = open_storage(storage)
     rec = db.get_study(name)
     if top:
         obj = rec.objectives[0]
-        rows = db.trials(name, states=["complete"], limit=top, order_by=f"metric:{obj['name']}",
+        rows = db.trials(name, states=[TrialState.COMPLETE], limit=top, order_by=f"metric:{obj['name']}",
                          descending=obj["direction"] == "maximize")
     else:
         rows = db.trials(name)
@@ -242,7 +234,7 @@ def trials(name: str = typer.Argument(...), storage: str | None = STORAGE,
         t.add_column(col, overflow="fold")
     for d in data:
         vals = [_fmt(d["metrics"].get(n)) for n in names]
-        t.add_row(str(d["number"]), d["state"], *vals, d["error"] or d["architecture"][:90])
+        t.add_row(str(d["number"]), d["state"], *vals, d["error"] or short(d["architecture"], 90))
     Console().print(t)
 
 
@@ -252,8 +244,7 @@ def _fmt(v) -> str:
 
 @app.command()
 def show(name: str = typer.Argument(...), trial: int = typer.Argument(...),
-         storage: str | None = STORAGE,
-         as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+         storage: str | None = STORAGE, as_json: bool = JSON) -> None:
     """One trial: metrics, learning curve, architecture."""
     db = open_storage(storage)
     t = db.get_trial(name, trial, with_curve=True)

@@ -8,13 +8,13 @@ import os
 import typer
 
 from workbench.cli import app, fail
+from workbench.cli.common import STORAGE
 
 log = logging.getLogger(__name__)
 
 
 @app.command()
-def ui(storage: str | None = typer.Option(None, "--storage", help="SQLAlchemy URL (default: "
-                                          "sqlite file ./workbench.db, or $WORKBENCH_STORAGE)."),
+def ui(storage: str | None = STORAGE,
        host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 to "
                                 "serve the network; use --auth then)."),
        port: int = typer.Option(7860, "--port", help="TCP port."),

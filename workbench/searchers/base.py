@@ -9,12 +9,13 @@ generator seeded by (seed, i), so a recovered searcher proposes what the live on
 >>> import random
 >>> from workbench.spaces import get_space
 >>> from workbench.searchers import get_searcher
+>>> from storage.records import TrialState
 >>> space = get_space("einspace", (3, 8, 8), 10)
 >>> s = get_searcher("random", space, [Objective("val_accuracy", "maximize")], seed=0)
 >>> p = s.ask()
->>> s.tell(p.arch, Result("complete", (0.5,)))
+>>> s.tell(p.arch, Result(TrialState.COMPLETE, (0.5,)))
 >>> t = get_searcher("random", space, [Objective("val_accuracy", "maximize")], seed=0)
->>> t.recover([(p.arch, Result("complete", (0.5,)))])
+>>> t.recover([(p.arch, Result(TrialState.COMPLETE, (0.5,)))])
 >>> t.ask().arch == s.ask().arch
 True
 """
@@ -26,8 +27,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from storage.records import TrialState
 from workbench.architecture import Architecture
 from workbench.errors import ConfigError
+from workbench.seeds import derive_rng
 
 
 @dataclass(frozen=True)
@@ -54,14 +57,17 @@ class Objective:
 class Result:
     """What ``tell`` receives: the trial's state and its objective values in objective order."""
 
-    state: str  # "complete" | "failed" | "pruned"
+    state: TrialState  # a finished state: complete, failed or pruned
     values: tuple[float, ...] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     fidelity: float | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", TrialState(self.state))
+
     @property
     def ok(self) -> bool:
-        return self.state == "complete" and self.values is not None
+        return self.state is TrialState.COMPLETE and self.values is not None
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ class Searcher:
         self.history: list[tuple[Architecture, Result]] = []
 
     def rng_for(self, i: int) -> random.Random:
-        return random.Random(f"{self.name}:{self.seed}:{i}")
+        return derive_rng(self.seed, f"searcher:{self.name}", i)
 
     def ask(self) -> Proposal:
         proposal = self.propose(self.rng_for(self.n_asked))
