@@ -7,7 +7,7 @@ number in any process, on any machine, in any Python (no ``hash()`` randomisatio
 
 >>> derive_seed(0, "trial", 3) == derive_seed(0, "trial", 3)
 True
->>> derive_seed(0, "trial", 3) != derive_seed(0, "searcher:random", 3)
+>>> derive_seed(0, "trial", 3) != derive_seed(0, "random", 3)
 True
 >>> 0 <= derive_seed(2**62, "trial", 10**9) < 2**63
 True
@@ -15,16 +15,18 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import random
 
 
-def derive_seed(seed: int, purpose: str, i: int = 0) -> int:
-    """A 63-bit seed for draw ``i`` of ``purpose`` in a study seeded with ``seed``."""
-    digest = hashlib.sha256(f"{purpose}\x1f{int(seed)}\x1f{int(i)}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
 def derive_rng(seed: int, purpose: str, i: int = 0) -> random.Random:
-    """A :class:`random.Random` seeded with :func:`derive_seed`."""
-    return random.Random(derive_seed(seed, purpose, i))
+    """The generator for draw ``i`` of ``purpose`` in a study seeded with ``seed``.
+
+    Seeded with the string ``"purpose:seed:i"`` (CPython hashes a str seed with SHA-512, the same
+    in every process), so searchers keep the streams they had before this module existed.
+    """
+    return random.Random(f"{purpose}:{int(seed)}:{int(i)}")
+
+
+def derive_seed(seed: int, purpose: str, i: int = 0) -> int:
+    """A 63-bit integer seed for draw ``i`` of ``purpose`` (for torch and numpy generators)."""
+    return derive_rng(seed, purpose, i).getrandbits(63)

@@ -112,7 +112,7 @@ class Searcher:
         self.history: list[tuple[Architecture, Result]] = []
 
     def rng_for(self, i: int) -> random.Random:
-        return derive_rng(self.seed, f"searcher:{self.name}", i)
+        return derive_rng(self.seed, self.name, i)
 
     def ask(self) -> Proposal:
         proposal = self.propose(self.rng_for(self.n_asked))
