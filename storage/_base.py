@@ -32,6 +32,7 @@ class StorageBase:
     _engine: Engine
     _write_engine: Engine
     _read_engine: Engine
+    _pg: bool  # PostgreSQL: single statements in autocommit
 
     @property
     def _shown(self) -> str:

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    Table,
     bindparam,
     case,
     cast,
@@ -45,7 +46,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from storage.models import Architecture, CurvePoint, Study, Trial, UTCDateTime
 from storage.records import TrialState
 
-T, A, S, C = Trial.__table__, Architecture.__table__, Study.__table__, CurvePoint.__table__
+# the Core tables behind the ORM classes (typed as Table: statements insert into and update them)
+T: Table = Trial.__table__  # type: ignore[assignment]
+A: Table = Architecture.__table__  # type: ignore[assignment]
+S: Table = Study.__table__  # type: ignore[assignment]
+C: Table = CurvePoint.__table__  # type: ignore[assignment]
 # the architecture columns returned beside a trial's, labelled as row_record reads them
 ARCH_COLUMNS = (A.c.hash.label("arch_hash"), A.c.text.label("arch_text"),
                 A.c.decisions.label("arch_decisions"), A.c.space.label("arch_space"))
@@ -177,7 +182,7 @@ def insert_arch() -> Any:
 @cache
 def insert_trial() -> Any:
     """Add trial number max+1 of p_study_id for architecture p_arch_id; returns id, number."""
-    values = {k: bindparam(f"p_{k}") for k in (
+    values: dict[str, Any] = {k: bindparam(f"p_{k}") for k in (
         "state", "fidelity", "metrics", "worker", "parent_numbers", "started_at",
         "finished_at", "ask_index")}
     return (insert(T).values(study_id=bindparam("p_study_id"), number=_next_number(),

@@ -178,7 +178,7 @@ class TrialsMixin(StorageBase):
         order."""
         with self._read() as s:
             study_id = self._study_id(s, study)
-            return [tuple(r) for r in s.execute(
+            return [(r[0], r[1], r[2]) for r in s.execute(
                 select(Trial.number, Repeat.ask_index, Repeat.tell_index)
                 .join(Trial, Trial.id == Repeat.trial_id)
                 .where(Repeat.study_id == study_id).order_by(Repeat.ask_index, Repeat.id))]
@@ -307,7 +307,7 @@ class TrialsMixin(StorageBase):
                     select(Trial.id, Trial.number).where(Trial.study_id == study_id,
                                                          Trial.number.in_(batch))))
             by_id = self._curves(s, list(ids))
-            return {ids[i]: by_id[i] for i in sorted(ids, key=ids.get)}
+            return {ids[i]: by_id[i] for i in sorted(ids, key=lambda i: ids[i])}
 
     @staticmethod
     def _curves(s: Session, trial_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
@@ -353,8 +353,8 @@ class TrialsMixin(StorageBase):
         """Remove a trial's artifact; NotFoundError if there is none of that name."""
         with self._write() as s:
             trial, _ = self._load(s, study, number)
-            gone = s.execute(delete(Artifact).where(Artifact.trial_id == trial.id,
-                                                    Artifact.name == name)).rowcount
+            gone = s.execute(delete(Artifact).where(  # type: ignore[attr-defined]
+                Artifact.trial_id == trial.id, Artifact.name == name)).rowcount
             if not gone:
                 raise NotFoundError(f"no artifact {name!r} for trial {number} of study "
                                     f"{study!r} in {self._shown}")

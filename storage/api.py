@@ -171,8 +171,8 @@ class Storage(TrialsMixin):
 
     def _update_study(self, name: str, **values: Any) -> None:
         with self._write() as s:
-            found = s.execute(update(Study).where(Study.name == name)
-                              .values(updated_at=utcnow(), **values)).rowcount
+            found = s.execute(update(Study).where(  # type: ignore[attr-defined]
+                Study.name == name).values(updated_at=utcnow(), **values)).rowcount
             if not found:
                 raise self._no_study(s, name)
 

@@ -344,7 +344,10 @@ def head_revision() -> str:
     """The newest schema revision this code knows."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:
+        raise StorageError("the schema migrations have no head revision (a broken install)")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -29,7 +29,7 @@ class TrialState(str, Enum):
     def __str__(self) -> str:  # print and format as the stored value
         return self.value
 
-    __format__ = str.__format__
+    __format__ = str.__format__  # type: ignore[assignment]
 
     @property
     def finished(self) -> bool:
@@ -57,7 +57,7 @@ class StudyStatus(str, Enum):
     def __str__(self) -> str:
         return self.value
 
-    __format__ = str.__format__
+    __format__ = str.__format__  # type: ignore[assignment]
 
     @property
     def active(self) -> bool:

@@ -26,13 +26,13 @@ class ParseError(WorkbenchError, ValueError):
         self.message = message
         self.text = text
         self.pos = pos
+        self.line: int | None = None
+        self.column: int | None = None
         if pos is not None:
             line = text.count("\n", 0, pos) + 1
             col = pos - (text.rfind("\n", 0, pos) + 1) + 1
             self.line, self.column = line, col
             message = f"line {line}, column {col}: {message}"
-        else:
-            self.line = self.column = None
         super().__init__(message)
 
 

@@ -32,7 +32,9 @@ import io
 import json
 import logging
 import os
+import sys
 import tempfile
+import types
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -335,3 +337,14 @@ def export(arch: Architecture, fmt: str, out_path: str | os.PathLike, *, seed: i
     path = check_writable(out_path)
     data = export_bytes(arch, fmt, seed=seed, state_dict=state_dict, metrics=metrics)
     return _write(path, data)
+
+
+# ``wb.export(arch, fmt, out)`` (the public API) and this module share a name: importing the
+# submodule sets ``workbench.export`` to the module, so the module itself answers the call.
+class _CallableModule(types.ModuleType):
+    def __call__(self, arch: Architecture, fmt: str, out_path: str | os.PathLike,
+                 **kwargs: Any) -> Path:
+        return export(arch, fmt, out_path, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -255,7 +255,7 @@ class Grammar:
                     raise InvalidArchitecture(f"at {path}: no valid {nt} here")
                 choice = ctx.rng.choices(labels, weights=weights if total else None)[0]
             elif choice not in labels:
-                reason = dict(rejected).get(choice, "not an option of this rule")
+                reason = dict(rejected).get(str(choice), "not an option of this rule")
                 raise InvalidArchitecture(
                     f"at {path}: expected one of {_short(labels)}, found {choice!r} ({reason})")
             i = labels.index(choice)

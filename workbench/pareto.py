@@ -16,6 +16,8 @@ Every function takes points as rows of objective values and one direction per co
 from __future__ import annotations
 
 import math
+import sys
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -272,3 +274,15 @@ def study_front(storage: Any, name: str) -> StudyFront:
     """:func:`front_of` over a stored study's complete trials."""
     study = storage.get_study(name)
     return front_of(storage.trials(name, states=[TrialState.COMPLETE]), study.objectives)
+
+
+# ``wb.pareto(study)`` (the public API) and this module share a name: importing the submodule sets
+# ``workbench.pareto`` to the module, so the module itself answers the call.
+class _CallableModule(types.ModuleType):
+    def __call__(self, study: Any, **kwargs: Any) -> StudyFront:
+        from workbench.api import pareto
+
+        return pareto(study, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

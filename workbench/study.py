@@ -112,6 +112,14 @@ class StudyConfig:
         if unknown:
             raise ConfigError(f"constraints: expected max_params or max_flops, found {unknown}")
 
+    @property
+    def shape(self) -> tuple[tuple[int, ...], int]:
+        """(input shape, classes); set by :func:`resolve_shapes` before a study is stored."""
+        if self.input_shape is None or self.num_classes is None:
+            raise ConfigError("study config: expected input_shape and num_classes (from the "
+                              "task, or --input and --classes), found none")
+        return tuple(self.input_shape), int(self.num_classes)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["objectives"] = [asdict(o) for o in self.objectives]
@@ -159,13 +167,12 @@ def resolve_shapes(cfg: StudyConfig) -> StudyConfig:
 def create_study(storage: StudyStorage, name: str, cfg: StudyConfig):
     """Validate the config (space, searcher, task, evaluator) and store a new study."""
     from workbench.jobs import load_evaluator
-    from workbench.spaces import get_space
     from workbench.trainer import Budget
 
     if not name or any(c in name for c in "/\\\n"):
         raise ConfigError(f"study name: expected a non-empty name without slashes, found {name!r}")
     cfg = resolve_shapes(cfg)
-    space = get_space(cfg.space, cfg.input_shape, cfg.num_classes, **cfg.space_options)
+    space = study_space(cfg)
     get_searcher(cfg.searcher, space, cfg.objectives, seed=cfg.seed, **cfg.searcher_options)
     try:
         Budget(**cfg.budget)
@@ -186,7 +193,8 @@ def study_space(cfg: StudyConfig):
     """The study's space, bound to its input shape and classes."""
     from workbench.spaces import get_space
 
-    return get_space(cfg.space, cfg.input_shape, cfg.num_classes, **cfg.space_options)
+    input_shape, num_classes = cfg.shape
+    return get_space(cfg.space, input_shape, num_classes, **cfg.space_options)
 
 
 def trial_architecture(space, trial: TrialRecord) -> Architecture:
@@ -237,9 +245,12 @@ class StudyRunner:
         self.space = study_space(c)
         self.searcher = get_searcher(c.searcher, self.space, c.objectives, seed=c.seed,
                                      **c.searcher_options)
+        extra: dict[str, Any] = dict(c.ray)
+        if c.trials_per_gpu:
+            extra["trials_per_gpu"] = c.trials_per_gpu
         self.executor = executor or make_executor(
             c.executor, workers=c.workers, timeout=c.timeout, devices=list(c.devices) or None,
-            **({"trials_per_gpu": c.trials_per_gpu} if c.trials_per_gpu else {}), **c.ray)
+            **extra)
         self.on_event = on_event or (lambda kind, data: None)
         self.should_stop = should_stop or (lambda: False)
         self.inflight: dict[int, tuple[Architecture, float | None]] = {}
@@ -292,7 +303,7 @@ class StudyRunner:
 
     def _count(self, number: int, arch: Architecture, result: Result) -> None:
         self.finished += 1
-        if result.ok:
+        if result.ok and result.values is not None:
             self.complete += 1
             obj = self.cfg.objectives[0]
             if self.best is None or obj.better(result.values[0], self.best["values"][0]):
@@ -415,8 +426,9 @@ class StudyRunner:
 
     def _launch(self, number: int, arch: Architecture, fidelity: float | None) -> None:
         c = self.cfg
+        input_shape, num_classes = c.shape
         job = Job(study=self.name, number=number, space=c.space, space_options=c.space_options,
-                  input_shape=tuple(c.input_shape), num_classes=c.num_classes,
+                  input_shape=input_shape, num_classes=num_classes,
                   decisions=[[d.path, d.choice] for d in arch.decisions], task=c.task,
                   task_options=c.task_options, budget=c.budget,
                   seed=derive_seed(c.seed, "trial", number), device=c.device, evaluator=c.evaluator,

@@ -38,6 +38,8 @@ def run_migrations_online() -> None:
         return
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
         "sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic: expected -x url=... or sqlalchemy.url, found neither")
     engine = create_engine(url)
     with engine.connect() as conn:
         _run(conn)

@@ -66,5 +66,5 @@ def spaces(as_json: bool = typer.Option(False, "--json", help="A JSON list.")) -
         typer.echo(json.dumps(rows))
         return
     for r in rows:
-        size = "infinite" if r["size"] is None else f"{r['size']:,}"
-        typer.echo(f"{r['name']:<16} {r['kind']:<8} size {size:<24} {r['description']}")
+        shown = "infinite" if r["size"] is None else f"{r['size']:,}"
+        typer.echo(f"{r['name']:<16} {r['kind']:<8} size {shown:<24} {r['description']}")

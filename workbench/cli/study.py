@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import typer
 
@@ -75,7 +76,7 @@ def search(
     """Create a study and run it, with a live progress bar."""
     from workbench.study import StudyConfig, create_study, parse_objectives
 
-    ray = {}
+    ray: dict[str, Any] = {}
     if executor == "ray":
         ray = {"address": ray_address, "gpus_per_trial": gpus_per_trial,
                "cpus_per_trial": cpus_per_trial, "max_retries": max_retries}

@@ -135,7 +135,8 @@ class Searcher:
         from workbench.pareto import non_dominated
 
         done = [(a, r) for a, r in self.history if r.ok]
-        idx = non_dominated([r.values for _, r in done], [o.direction for o in self.objectives])
+        idx = non_dominated([r.values or () for _, r in done],
+                            [o.direction for o in self.objectives])
         return [done[i] for i in idx]
 
     def recover(self, history: Iterable[tuple[Architecture, Result]]) -> None:
