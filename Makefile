@@ -9,9 +9,9 @@ TORCH_PIN := torch==2.13.0
 .PHONY: setup system run test lint bench clean
 
 system:
-	@command -v dot >/dev/null && command -v chromium >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz chromium >/dev/null) || \
-	  echo "warning: could not apt-get install graphviz chromium (diagram/browser tests will be skipped)"
+	@command -v dot >/dev/null && command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz chromium postgresql >/dev/null) || \
+	  echo "warning: could not apt-get install graphviz chromium postgresql (diagram/browser/PostgreSQL tests will be skipped)"
 
 $(STAMP): pyproject.toml
 	$(MAKE) system
@@ -29,10 +29,14 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -x --timeout=900 $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: setup
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -24,11 +24,11 @@ _EXPORTS = {
     "Storage": "storage.api", "default_url": "storage.engine", "StudyStorage": "storage.protocol",
     "ConflictError": "storage.errors", "NotFoundError": "storage.errors",
     "StorageError": "storage.errors", "StorageUnavailable": "storage.errors",
-    "StudyRecord": "storage.records", "StudyStatus": "storage.records",
+    "StudyRecord": "storage.records", "StudyStatus": "storage.records", "Lease": "storage.records",
     "TrialRecord": "storage.records", "TrialState": "storage.records",
 }
 __all__ = [
-    "ConflictError", "NotFoundError", "Storage", "StorageError", "StorageUnavailable",
+    "ConflictError", "Lease", "NotFoundError", "Storage", "StorageError", "StorageUnavailable",
     "StudyRecord", "StudyStatus", "StudyStorage", "TrialRecord", "TrialState", "default_url",
 ]
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from storage.engine import default_url
     from storage.errors import ConflictError, NotFoundError, StorageError, StorageUnavailable
     from storage.protocol import StudyStorage
-    from storage.records import StudyRecord, StudyStatus, TrialRecord, TrialState
+    from storage.records import Lease, StudyRecord, StudyStatus, TrialRecord, TrialState
 
 
 def __getattr__(name: str) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -13,7 +12,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from storage.engine import describe, mask
-from storage.errors import NotFoundError, StorageError
+from storage.errors import NotFoundError
+from storage.jsondata import clean_json  # noqa: F401  (re-exported for the mixins)
 from storage.models import Architecture, Study, Trial
 from storage.records import StudyRecord, StudyStatus, TrialRecord, TrialState
 
@@ -177,35 +177,6 @@ def to_state(state: TrialState | str) -> TrialState:
 
         raise ConflictError(f"invalid trial state {state!r}: expected one of "
                             f"{', '.join(s.value for s in TrialState)}") from None
-
-
-def clean_json(value: Any, where: str) -> Any:
-    """A JSON-storable copy of ``value``.
-
-    Non-finite floats become ``None`` (JSON has no NaN, and PostgreSQL rejects it; a NaN loss is
-    recorded by the trial's error instead); tuples become lists; numpy/torch scalars and arrays
-    become Python numbers and lists through their ``tolist()``.
-
-    >>> clean_json({"loss": float("nan"), "shape": (3, 4), "ok": True}, "metrics")
-    {'loss': None, 'shape': [3, 4], 'ok': True}
-    >>> clean_json({"f": object}, "metrics")
-    Traceback (most recent call last):
-    ...
-    storage.errors.StorageError: cannot store metrics['f']: expected JSON data (numbers, strings, lists, dicts), found type
-    """
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): clean_json(v, f"{where}[{k!r}]") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return clean_json(tolist(), where)
-    raise StorageError(f"cannot store {where}: expected JSON data (numbers, strings, lists, "
-                       f"dicts), found {type(value).__name__}")
 
 
 def chunks(items: Iterable[int], size: int = 500) -> Iterator[list[int]]:

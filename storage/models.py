@@ -3,7 +3,7 @@
 
 Tables: ``studies``; ``architectures`` (deduplicated by content hash); ``trials`` (one evaluation
 of an architecture at a fidelity); ``curve_points`` (one row per learning-curve point);
-``artifacts`` (named blobs per trial, e.g. weights).
+``artifacts`` (named blobs per trial, e.g. weights); ``leases`` (the live driver of a study).
 """
 
 from __future__ import annotations
@@ -155,3 +155,19 @@ class Artifact(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Lease(Base):
+    """The one live driver of a study: taken atomically when a driver starts, renewed by its
+    heartbeat, released when it ends; a lease whose heartbeat is older than the stale interval
+    may be taken over (its driver died)."""
+
+    __tablename__ = "leases"
+
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    driver_id: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)

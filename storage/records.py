@@ -118,3 +118,23 @@ class TrialRecord:
     curve: list[dict[str, Any]] | None = None
     ask_index: int | None = None  # the searcher's ask that proposed it (None: queued by hand)
     tell_index: int | None = None  # its place among the searcher's tells (None: not told)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who drives a study: a driver id (unique per driver run), its host and pid, since when,
+    and its last heartbeat. ``alive`` says whether the heartbeat is recent enough."""
+
+    study: str
+    driver_id: str
+    host: str
+    pid: int
+    since: datetime
+    heartbeat_at: datetime
+
+    def alive(self, now: datetime, stale_after_s: float) -> bool:
+        return (now - self.heartbeat_at).total_seconds() < stale_after_s
+
+    def describe(self) -> str:
+        """``pid 1234 on host h since 12:03`` (UTC)."""
+        return f"pid {self.pid} on host {self.host} since {self.since:%H:%M} UTC"

@@ -34,3 +34,43 @@ def paced_score(arch, budget):
 
     time.sleep(0.4)
     return param_score(arch, budget)
+
+
+# -- fault evaluators: each result must fail its trial with a reason, never pass as complete ----
+def nan_score(arch, budget):
+    return {"val_accuracy": float("nan"), "params": 1}
+
+
+def inf_score(arch, budget):
+    return {"val_accuracy": float("inf"), "params": 1}
+
+
+def string_score(arch, budget):
+    return {"val_accuracy": "0.93", "params": 1}
+
+
+def object_metric(arch, budget):
+    return {"val_accuracy": 0.5, "blob": object()}
+
+
+def huge_metric(arch, budget):
+    return {"val_accuracy": 0.5, "log": "x" * 50_000_000}
+
+
+def bad_curve(arch, budget):
+    return {"val_accuracy": 0.5, "curve": [{"epoch": 1, "loss": "high"}]}
+
+
+def exits(arch, budget):
+    raise SystemExit(3)
+
+
+def interrupts(arch, budget):
+    raise KeyboardInterrupt
+
+
+def alternating(arch, budget):
+    """NaN for every other architecture (by hash), a real score for the rest."""
+    if int(arch.hash, 16) % 2:
+        return {"val_accuracy": float("nan")}
+    return param_score(arch, budget)

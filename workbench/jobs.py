@@ -5,10 +5,14 @@ local worker process or on a Ray node; the driver alone writes the database.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
+import signal
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,10 +112,40 @@ def run_job(job: Job) -> Outcome:
         weights = _to_bytes(res.state_dict) if res.state_dict is not None else None
         return Outcome(res.state, dict(res.metrics), [dict(p) for p in res.curve], res.error,
                        weights, who, time.perf_counter() - t0)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        # an evaluator that calls sys.exit() or raises KeyboardInterrupt fails its trial; a
+        # Ctrl-C the user pressed (seen by the driver's SIGINT handler) still stops the study
+        if isinstance(exc, KeyboardInterrupt) and _SIGINT.is_set():
+            raise
+        return Outcome(TrialState.FAILED, {}, [], f"the evaluation raised {type(exc).__name__}"
+                       + (f": {exc}" if str(exc) else ""), None, who, time.perf_counter() - t0)
     except Exception as exc:  # setup failures (bad task path ...) are failed trials too
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return Outcome(TrialState.FAILED, {}, [], f"{type(exc).__name__}: {msg}", None, who,
                        time.perf_counter() - t0)
+
+
+_SIGINT = threading.Event()  # set when this process received a real SIGINT (Ctrl-C)
+
+
+@contextlib.contextmanager
+def sigint_watch() -> Iterator[None]:
+    """While a driver runs: tell a user's Ctrl-C apart from an evaluator raising
+    KeyboardInterrupt (only the main thread can install signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        _SIGINT.set()
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _SIGINT.clear()
 
 
 def _custom(job: Job, arch, budget, who: str, t0: float) -> Outcome:

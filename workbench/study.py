@@ -100,8 +100,32 @@ class StudyConfig:
     ray: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.trials is not None and self.trials < 1:
-            raise ConfigError(f"--trials: expected >= 1, found {self.trials}")
+        _in_range("--trials", self.trials, 1, MAX_TRIALS, optional=True)
+        _in_range("--workers", self.workers, 1, MAX_WORKERS)
+        _in_range("--seed", self.seed, 0, 2**63 - 1)
+        _in_range("--classes", self.num_classes, 1, MAX_CLASSES, optional=True)
+        if self.input_shape is not None:
+            if not 1 <= len(self.input_shape) <= 3:
+                raise ConfigError(f"--input: expected 1 to 3 dimensions (C,H,W), found "
+                                  f"{len(self.input_shape)}")
+            for d in self.input_shape:
+                _in_range("--input", d, 1, MAX_INPUT_DIM)
+            if math.prod(self.input_shape) > MAX_INPUT_ELEMENTS:
+                raise ConfigError(f"--input: expected at most {MAX_INPUT_ELEMENTS:,} values per "
+                                  f"example, found {math.prod(self.input_shape):,}")
+        if (self.input_shape is None) != (self.num_classes is None) and self.evaluator:
+            raise ConfigError("--input and --classes: expected both (a custom evaluator's shapes) "
+                              "or neither (taken from the task), found only "
+                              + ("--input" if self.input_shape is not None else "--classes"))
+        if isinstance(self.trials_per_gpu, int):
+            _in_range("--trials-per-gpu", self.trials_per_gpu, 1, 64)
+        if self.timeout is not None:
+            _in_range("--timeout", self.timeout, 1e-3, 1e7)
+            if self.executor == "inline":
+                raise ConfigError("--timeout: the inline executor runs trials in the driver's "
+                                  "own process and cannot stop one; use --executor process")
+        if self.max_seconds is not None:
+            _in_range("--max-seconds", self.max_seconds, 1e-3, 1e9)
         if self.trials is None and self.max_seconds is None:
             raise ConfigError("expected a trial budget (--trials) or a time budget "
                               "(--max-seconds), found neither")
@@ -134,6 +158,27 @@ class StudyConfig:
                 d[key] = tuple(d[key])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+MAX_TRIALS = 10_000_000
+MAX_WORKERS = 1024
+MAX_CLASSES = 100_000
+MAX_INPUT_DIM = 4096
+MAX_INPUT_ELEMENTS = 2**24  # values in one example (e.g. 3 x 2048 x 2048)
+
+
+def _in_range(flag: str, value: Any, low: float, high: float, *, optional: bool = False) -> None:
+    """One line for a value of the wrong type or out of range (``--classes: expected
+    1..100000, found 1000000000``)."""
+    if value is None and optional:
+        return
+    integral = isinstance(low, int) and isinstance(high, int)
+    ok_type = (isinstance(value, int) if integral else isinstance(value, (int, float))) \
+        and not isinstance(value, bool)
+    if not ok_type or not (low <= value <= high) or (isinstance(value, float)
+                                                      and not math.isfinite(value)):
+        want = f"an integer in {low}..{high}" if integral else f"a number in {low:g}..{high:g}"
+        raise ConfigError(f"{flag}: expected {want}, found {value!r}")
 
 
 def _top_k(spec: str) -> int | None:
@@ -218,11 +263,13 @@ def trial_architecture(space, trial: TrialRecord) -> Architecture:
 def result_of(state: TrialState, metrics: dict, fidelity: float | None,
               objectives) -> Result:
     """The searcher's view of a finished trial (stored or just returned by a worker)."""
+    from workbench.validate import finite_number
+
     values = None
     if state is TrialState.COMPLETE:
-        try:
+        if all(finite_number((metrics or {}).get(o.name)) for o in objectives):
             values = tuple(float(metrics[o.name]) for o in objectives)
-        except (KeyError, TypeError, ValueError):
+        else:  # stored before results were validated: never told as a success
             state = TrialState.FAILED
     return Result(state, values, dict(metrics or {}), fidelity)
 
@@ -237,20 +284,13 @@ class StudyRunner:
     def __init__(self, storage: StudyStorage, name: str, *, executor=None,
                  on_event: Callable[[str, dict], None] | None = None,
                  should_stop: Callable[[], bool] | None = None):
-        from workbench.executors import make_executor
-
         self.storage, self.name = storage, name
         self.cfg = load_config(storage, name)
         c = self.cfg
         self.space = study_space(c)
         self.searcher = get_searcher(c.searcher, self.space, c.objectives, seed=c.seed,
                                      **c.searcher_options)
-        extra: dict[str, Any] = dict(c.ray)
-        if c.trials_per_gpu:
-            extra["trials_per_gpu"] = c.trials_per_gpu
-        self.executor = executor or make_executor(
-            c.executor, workers=c.workers, timeout=c.timeout, devices=list(c.devices) or None,
-            **extra)
+        self._executor = executor  # built in run(), once this driver holds the study's lease
         self.on_event = on_event or (lambda kind, data: None)
         self.should_stop = should_stop or (lambda: False)
         self.inflight: dict[int, tuple[Architecture, float | None]] = {}
@@ -312,20 +352,43 @@ class StudyRunner:
             self.failed += 1
 
     # -- the loop ------------------------------------------------------------------------------
+    def _make_executor(self):
+        from workbench.executors import make_executor
+
+        c = self.cfg
+        extra: dict[str, Any] = dict(c.ray)
+        if c.trials_per_gpu:
+            extra["trials_per_gpu"] = c.trials_per_gpu
+        return make_executor(c.executor, workers=c.workers, timeout=c.timeout,
+                             devices=list(c.devices) or None, **extra)
+
     def run(self) -> Summary:
+        """Take the study's lease (a second live driver is refused), recover, run the loop."""
+        from workbench.lease import DriverLease
+
+        from workbench.jobs import sigint_watch
+
+        with DriverLease(self.storage, self.name) as lease, sigint_watch():
+            self.lease = lease
+            return self._run()
+
+    def _run(self) -> Summary:
         t0 = time.monotonic()
         self.recover()
         if self.storage.get_study(self.name).status is StudyStatus.STOPPING:  # while starting
             self.storage.set_study_status(self.name, StudyStatus.STOPPED)
-            self.executor.shutdown()
             return Summary(self.name, StudyStatus.STOPPED, self.complete, self.failed, self.best,
                            time.monotonic() - t0)
+        self.executor = self._executor or self._make_executor()
         self.storage.set_study_status(self.name, StudyStatus.RUNNING)
         status, duplicates = StudyStatus.FINISHED, 0
         try:
             while True:
                 if self._stop_requested():
                     status = StudyStatus.STOPPED
+                    break
+                if self.lease.lost:  # another driver runs the study now: write nothing more
+                    self.inflight.clear()
                     break
                 if self.cfg.max_seconds is not None and time.monotonic() - t0 > self.cfg.max_seconds:
                     break
@@ -350,9 +413,10 @@ class StudyRunner:
             raise
         finally:
             self.executor.shutdown()
-            if self.inflight:  # interrupted: trials in flight run again on resume
-                self.storage.requeue_running(self.name)
-            self.storage.set_study_status(self.name, status)
+            if not self.lease.lost:
+                if self.inflight:  # interrupted: trials in flight run again on resume
+                    self.storage.requeue_running(self.name)
+                self.storage.set_study_status(self.name, status)
         return Summary(self.name, status, self.complete, self.failed, self.best,
                        time.monotonic() - t0)
 
@@ -438,20 +502,34 @@ class StudyRunner:
         self.on_event("trial_started", {"number": number, "text": arch.text})
 
     def _record(self, job: Job, outcome: Outcome) -> None:
+        from workbench.validate import MAX_ARTIFACT_BYTES, check_result, check_storable
+
         arch, fidelity = self.inflight.pop(job.number)
-        state, error, metrics = TrialState(outcome.state), outcome.error, dict(outcome.metrics)
-        if state is TrialState.COMPLETE:
-            missing = [o.name for o in self.cfg.objectives if o.name not in metrics]
-            if missing:
-                state, error = TrialState.FAILED, f"evaluation returned no {', '.join(missing)}"
+        state, error = TrialState(outcome.state), outcome.error
+        metrics, curve = outcome.metrics, outcome.curve
+        # validated before anything is stored: what cannot be stored, or an objective that is
+        # missing, not a number or not finite, fails the trial with the reason
+        problem = (check_result(metrics, curve, self.cfg.objectives)
+                   if state is TrialState.COMPLETE else check_storable(metrics, curve))
+        if problem:
+            if check_storable(metrics, curve):
+                metrics, curve = {}, []
+            state, error = TrialState.FAILED, problem if state is TrialState.COMPLETE else (
+                f"{error}; {problem}" if error else problem)
+        metrics = dict(metrics)
+        weights = outcome.weights
+        if weights is not None and len(weights) > MAX_ARTIFACT_BYTES:
+            log.warning("study %s trial %d: weights of %d bytes exceed the %d-byte artifact cap; "
+                        "not kept", self.name, job.number, len(weights), MAX_ARTIFACT_BYTES)
+            weights = None
         self.storage.finish_trial(self.name, job.number, state=state, metrics=metrics,
                                   error=error, duration_s=outcome.duration_s,
-                                  curve=[dict(p, fidelity=fidelity) for p in outcome.curve],
+                                  curve=[dict(p, fidelity=fidelity) for p in curve],
                                   worker=outcome.worker or None,
                                   tell_index=len(self.searcher.history))
         result = result_of(state, metrics, fidelity, self.cfg.objectives)
-        if outcome.weights is not None and result.ok:
-            self._keep(job.number, outcome.weights)
+        if weights is not None and result.ok:
+            self._keep(job.number, weights)
         self.searcher.tell(arch, result)
         self._count(job.number, arch, result)
         self.on_event("trial_finished", self._event(job.number, state, error, metrics))
