@@ -207,7 +207,12 @@ def build_backbone(tree: Node, *, lower: bool = True) -> nn.Module:
 
 
 def compile_model(arch: Architecture, *, seed: int = 0, lower: bool = True) -> ops.Network:
-    """Backbone + classification head, weights initialised from ``seed`` (global RNG untouched)."""
+    """Backbone + classification head, weights initialised from ``seed`` (global RNG untouched).
+    The predicted sizes are checked against the limits first (nothing is allocated for a
+    candidate that exceeds them)."""
+    from workbench.sizes import check_sizes
+
+    check_sizes(arch)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         backbone = build_backbone(arch.tree, lower=lower)
