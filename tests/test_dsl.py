@@ -44,10 +44,11 @@ from workbench.dsl import (
     softplus,
     split_combine,
     tanh,
+    zero,
 )
-from workbench.dsl_cells import count_enumerate, count_vectorized
-from workbench.dsl_count import Counting
-from workbench.dsl_count import enumerate_decisions as enumerate_sequences
+from workbench.dsl.cells import count_enumerate, count_vectorized
+from workbench.dsl.count import Counting
+from workbench.dsl.count import enumerate_decisions as enumerate_sequences
 from workbench.errors import (
     DerivationFailed,
     GrammarError,
@@ -90,7 +91,8 @@ def small_cell_space(wiring, k=3, merge="concat", edge_ops=None, check=None) -> 
     lambda: small_cell_space(nb101_wiring(None), k=2, merge="add"),
     lambda: small_cell_space(genetic_wiring(), k=3, merge="add"),
     lambda: small_cell_space(nb101_wiring(5), k=2,
-                             edge_ops={"conv": lambda i, j: conv2d(None, choice([1, 3])),
+                             edge_ops={"none": zero(),
+                                       "conv": lambda i, j: conv2d(None, choice([1, 3])),
                                        "id": identity()}),
 ], ids=["mixed", "nb101-k3", "nb101-k2-add", "genetic-k3", "op-edges"])
 def test_size_equals_number_of_enumerated_sequences(make):
@@ -113,7 +115,8 @@ def test_vectorised_cell_count_equals_plain_enumeration():
         assert count_vectorized(cell, counting) == sum(
             count_enumerate(cell, counting, frozenset()).values()), (wiring, k)
     ops_cell = dag_cell(3, identity(), wiring=nb101_wiring(6),
-                        edge_ops={"a": lambda i, j: linear(choice([1, 2, 3])), "b": relu()})
+                        edge_ops={"none": zero(), "a": lambda i, j: linear(choice([1, 2, 3])),
+                                  "b": relu()})
     counting = Counting(ops_cell)
     assert count_vectorized(ops_cell, counting) == sum(
         count_enumerate(ops_cell, counting, frozenset()).values())

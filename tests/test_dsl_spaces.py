@@ -14,7 +14,7 @@ from search_spaces import deepconv, dnn, genetic_cnn, nasbench_cell, quickstart
 from tests.graphs import live_edges, reachable
 from workbench.architecture import from_json
 from workbench.compiler import compile_model
-from workbench.dsl_count import enumerate_decisions as enumerate_sequences
+from workbench.dsl.count import enumerate_decisions as enumerate_sequences
 from workbench.spaces import get_space, list_spaces
 
 SPACES = ("dnn", "deepconv", "genetic_cnn", "nasbench_cell", "quickstart")
