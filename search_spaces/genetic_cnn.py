@@ -6,7 +6,7 @@ input node (conv 3x3 -> batchnorm -> relu to the stage's filters), then a DAG of
 nodes numbered from 1), wired by :func:`workbench.dsl.genetic_wiring`: nodes with neither inputs
 nor outputs are dropped, nodes without inputs read the stage input, nodes without outputs are
 summed into the stage output (when every node is dropped the stage output is its input node).
-Each stage ends with a 2x2 max-pool (clamped on 1x1 maps, see :mod:`workbench.dsl_layers`), then
+Each stage ends with a 2x2 max-pool (clamped on 1x1 maps, see :mod:`workbench.dsl.layers`), then
 ``flatten -> linear(1024) -> relu -> dropout(keep 0.5) -> linear(classes)``.
 
 >>> make_space().size() == 2 ** (3 + 6 + 10)

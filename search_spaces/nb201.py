@@ -43,6 +43,9 @@ from workbench.spaces import Space
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), NB201's string order
 VERSION = "1"
+# The root node names the module that holds the network's torch modules and registers its
+# builder; the compiler imports it on first use, so importing this module stays torch-free.
+BUILDERS_MODULE = "search_spaces.nb201_torch"
 
 
 def edge_path(to: int, frm: int) -> str:
@@ -91,7 +94,6 @@ class NB201Space(Space):
             raise ConfigError(f"nb201: expected channels >= 1 and cells_per_stage >= 1, found "
                               f"{channels}, {cells_per_stage}")
         self.channels, self.cells_per_stage = int(channels), int(cells_per_stage)
-        _register_builder()
 
     def size(self) -> int:
         return len(OPS) ** len(EDGES)
@@ -114,7 +116,8 @@ class NB201Space(Space):
         ops = [d.choice for d in decisions]
         out = (4 * self.channels, _down(_down(h)), _down(_down(w)))
         tree = Node("nb201", f"nb201({self.channels},{self.cells_per_stage})", "network", "root",
-                    self.input_shape, out, (self.channels, self.cells_per_stage), tuple(children))
+                    self.input_shape, out, (self.channels, self.cells_per_stage), tuple(children),
+                    (("builders", BUILDERS_MODULE),))
         return tree, tuple(decisions), arch_string(ops)
 
     def parse(self, text: str) -> Architecture:
@@ -220,89 +223,6 @@ def evaluate(arch: Architecture, budget=None, *, fidelity: float | None = None) 
     lookup in place of training. ``budget`` is ignored -- the table answers for 12 epochs, which
     ``metrics["fidelity"]`` records; a searcher-set ``fidelity`` other than 12 is an error."""
     return nb201_lookup(arch, fidelity)
-
-
-# -- compilation ----------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _register_builder() -> None:
-    # Registered when the space is built, so importing the registry does not import torch.
-    from workbench import compiler
-
-    @compiler.register("nb201")
-    def _build(node: Node, build) -> object:
-        return _torch_modules().Backbone(node.in_shape[0], node.args[0], node.args[1],
-                                         [c.symbol for c in node.children])
-
-
-@functools.lru_cache(maxsize=1)
-def _torch_modules():
-    """The network's modules, defined on first use (torch is imported lazily)."""
-    import types
-
-    import torch
-    from torch import nn
-
-    class ReLUConvBN(nn.Sequential):
-        def __init__(self, ci: int, co: int, k: int, stride: int = 1):
-            super().__init__(nn.ReLU(), nn.Conv2d(ci, co, k, stride, k // 2, bias=False),
-                             nn.BatchNorm2d(co))
-
-    def edge_op(op: str, ch: int) -> nn.Module | None:
-        if op == "none":
-            return None
-        if op == "skip_connect":
-            return nn.Identity()
-        if op == "avg_pool_3x3":
-            return nn.AvgPool2d(3, 1, 1, count_include_pad=False)
-        return ReLUConvBN(ch, ch, 1 if op == "nor_conv_1x1" else 3)
-
-    class Cell(nn.Module):
-        """node_j = sum_{i<j} op_ji(node_i); returns node_3. x: [B, C, H, W] -> [B, C, H, W]."""
-
-        def __init__(self, ch: int, ops: list[str]):
-            super().__init__()
-            built = [edge_op(op, ch) for op in ops]
-            self.edges = [(to, frm, i) for i, ((to, frm), m) in enumerate(zip(EDGES, built))
-                          if m is not None]
-            self.ops = nn.ModuleDict({str(i): m for i, m in enumerate(built) if m is not None})
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            nodes = [x, None, None, None]
-            for to, frm, i in self.edges:  # EDGES is ordered by target node
-                src = nodes[frm]
-                if src is None:
-                    continue
-                y = self.ops[str(i)](src)
-                nodes[to] = y if nodes[to] is None else nodes[to] + y
-            return nodes[3] if nodes[3] is not None else torch.zeros_like(x)
-
-    class Reduction(nn.Module):
-        """NB201's residual block: [B, C, H, W] -> [B, 2C, H/2, W/2]."""
-
-        def __init__(self, ch: int):
-            super().__init__()
-            self.a = ReLUConvBN(ch, 2 * ch, 3, 2)
-            self.b = ReLUConvBN(2 * ch, 2 * ch, 3, 1)
-            self.shortcut = nn.Sequential(nn.AvgPool2d(2, 2, ceil_mode=True),
-                                          nn.Conv2d(ch, 2 * ch, 1, bias=False))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.b(self.a(x)) + self.shortcut(x)
-
-    class Backbone(nn.Sequential):
-        """stem -> N cells (C) -> reduce -> N cells (2C) -> reduce -> N cells (4C) -> BN, ReLU."""
-
-        def __init__(self, cin: int, ch: int, n: int, ops: list[str]):
-            layers: list[nn.Module] = [nn.Conv2d(cin, ch, 3, 1, 1, bias=False), nn.BatchNorm2d(ch)]
-            for stage in range(3):
-                c = ch * 2 ** stage
-                if stage:
-                    layers.append(Reduction(c // 2))
-                layers += [Cell(c, ops) for _ in range(n)]
-            layers += [nn.BatchNorm2d(4 * ch), nn.ReLU()]
-            super().__init__(*layers)
-
-    return types.SimpleNamespace(Backbone=Backbone, Cell=Cell)
 
 
 def make_space(input_shape=(3, 32, 32), num_classes: int = 10, *, channels: int = 16,

@@ -11,6 +11,17 @@ import torch
 
 from search_spaces import einspace
 from workbench.compiler import compile_model
+from workbench.dsl import (
+    DSLSpace,
+    avgpool,
+    conv2d,
+    crelu,
+    dag_cell,
+    dense_wiring,
+    global_pool,
+    seq,
+    zero,
+)
 from workbench.metrics import count_params, static_metrics
 from workbench.spaces import get_space
 
@@ -135,3 +146,86 @@ def test_static_metrics():
     assert m["output_shape"] == m["predicted_output_shape"] == [512, 2, 2]
     assert m["params_total"] == m["params_backbone"] + 512 * 10 + 10
     assert m["flops"] > 1e8 and m["nodes"] == arch.nodes
+
+
+# -- the route from a node to its builder -------------------------------------------------------
+def _archs():
+    """An NB201 network and a DSL one (DAG cell, conv without bias, zero op, pooling)."""
+    nb201 = get_space("nb201", (3, 8, 8), 10, channels=4, cells_per_stage=1).parse(
+        "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
+    ops = {"conv": conv2d(None, 3, bias=False), "pool": avgpool(3, 1, "same"), "none": zero()}
+    cell = dag_cell(2, crelu(), wiring=dense_wiring(), edge_ops=ops, merge="add")
+    dsl = DSLSpace(seq(conv2d(4, 1), cell, global_pool()), (3, 8, 8), 10, name="pickled").parse(
+        'cell/edge[0,1]="conv"; cell/edge[0,2]="none"; cell/edge[1,2]="pool"; '
+        'cell/edge[0,3]="none"; cell/edge[1,3]="conv"; cell/edge[2,3]="none"')
+    return {"nb201": nb201, "dsl": dsl}
+
+
+@pytest.mark.parametrize("name", ["nb201", "dsl"])
+def test_compiled_models_pickle_and_torch_save_by_name(name, tmp_path):
+    import pickle
+
+    arch = _archs()[name]
+    model = compile_model(arch, seed=4).eval()
+    x = torch.randn(2, *arch.input_shape)
+    with torch.no_grad():
+        expected = model(x)
+        again = pickle.loads(pickle.dumps(model))
+        assert torch.equal(again(x), expected)
+        torch.save(model, tmp_path / "m.pt")
+        loaded = torch.load(tmp_path / "m.pt", weights_only=False)
+        assert torch.equal(loaded(x), expected)
+    # every module is a top-level class, reachable by its qualified name
+    assert all("<locals>" not in type(m).__qualname__ for m in model.modules())
+
+
+def test_a_tree_compiles_in_a_fresh_process_that_never_built_its_space():
+    import json
+    import pickle
+    import subprocess
+
+    archs = _archs()
+    code = ("import json, pickle, sys\nfrom workbench.compiler import compile_model\n"
+            "archs = pickle.loads(sys.stdin.buffer.read())\n"
+            "ours = lambda: sorted(m for m in sys.modules if m.startswith(('search_spaces', "
+            "'workbench.dsl')))\n"
+            "before = ours()\n"
+            "counts = [sum(p.numel() for p in compile_model(a).parameters()) for a in archs]\n"
+            "print(json.dumps([before, ours(), counts]))")
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(list(archs.values())),
+                         capture_output=True, check=True)
+    before, after, counts = json.loads(out.stdout)
+    # nothing of the spaces is loaded by unpickling; compiling imports what the nodes name
+    assert before == []
+    assert {"search_spaces.nb201_torch", "workbench.dsl.build"} <= set(after)
+    assert counts == [count_params(compile_model(a)) for a in archs.values()]
+
+
+def test_importing_and_deriving_spaces_does_not_import_torch():
+    import subprocess
+
+    code = ("import random, sys\nimport search_spaces, workbench.dsl\n"
+            "from workbench.spaces import get_space\n"
+            "for name in ('nb201', 'quickstart', 'nasbench_cell', 'genetic_cnn', 'dnn'):\n"
+            "    get_space(name, (3, 32, 32), 10).sample(random.Random(0))\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_node_naming_a_module_without_its_builder_is_a_clear_error():
+    from workbench.architecture import Node
+    from workbench.compiler import build_backbone
+    from workbench.errors import InvalidArchitecture
+
+    def node(module):
+        return Node("warp", "warp", "op", "cell/op", (4,), (4,), attrs=(("builders", module),))
+
+    with pytest.raises(InvalidArchitecture, match="at cell/op: expected workbench.ops to "
+                                                  "register a builder for 'warp', found none"):
+        build_backbone(node("workbench.ops"))
+    with pytest.raises(InvalidArchitecture, match="at cell/op: expected an importable builder "
+                                                  "module for 'warp', found 'no_such.module'"):
+        build_backbone(node("no_such.module"))
+    with pytest.raises(InvalidArchitecture, match="expected an operation with a compiler builder"):
+        build_backbone(Node("warp", "warp", "op", "cell/op", (4,), (4,)))

@@ -12,6 +12,7 @@ from tests.graphs import live_edges, reachable
 from workbench.architecture import Decision
 from workbench.compiler import compile_model
 from workbench.dsl import (
+    CellGraph,
     DSLSpace,
     avgpool,
     batchnorm,
@@ -20,6 +21,7 @@ from workbench.dsl import (
     conv2d,
     crelu,
     dag_cell,
+    dense_wiring,
     dependent,
     dropout,
     elu,
@@ -44,10 +46,11 @@ from workbench.dsl import (
     softplus,
     split_combine,
     tanh,
+    zero,
 )
-from workbench.dsl_cells import count_enumerate, count_vectorized
-from workbench.dsl_count import Counting
-from workbench.dsl_count import enumerate_decisions as enumerate_sequences
+from workbench.dsl.cells import count_enumerate, count_vectorized
+from workbench.dsl.count import Counting
+from workbench.dsl.count import enumerate_decisions as enumerate_sequences
 from workbench.errors import (
     DerivationFailed,
     GrammarError,
@@ -90,7 +93,8 @@ def small_cell_space(wiring, k=3, merge="concat", edge_ops=None, check=None) -> 
     lambda: small_cell_space(nb101_wiring(None), k=2, merge="add"),
     lambda: small_cell_space(genetic_wiring(), k=3, merge="add"),
     lambda: small_cell_space(nb101_wiring(5), k=2,
-                             edge_ops={"conv": lambda i, j: conv2d(None, choice([1, 3])),
+                             edge_ops={"none": zero(),
+                                       "conv": lambda i, j: conv2d(None, choice([1, 3])),
                                        "id": identity()}),
 ], ids=["mixed", "nb101-k3", "nb101-k2-add", "genetic-k3", "op-edges"])
 def test_size_equals_number_of_enumerated_sequences(make):
@@ -113,7 +117,8 @@ def test_vectorised_cell_count_equals_plain_enumeration():
         assert count_vectorized(cell, counting) == sum(
             count_enumerate(cell, counting, frozenset()).values()), (wiring, k)
     ops_cell = dag_cell(3, identity(), wiring=nb101_wiring(6),
-                        edge_ops={"a": lambda i, j: linear(choice([1, 2, 3])), "b": relu()})
+                        edge_ops={"none": zero(), "a": lambda i, j: linear(choice([1, 2, 3])),
+                                  "b": relu()})
     counting = Counting(ops_cell)
     assert count_vectorized(ops_cell, counting) == sum(
         count_enumerate(ops_cell, counting, frozenset()).values())
@@ -258,6 +263,102 @@ def test_genetic_wiring_drops_isolated_nodes_and_feeds_input_and_output():
     assert cell.attr("plan") == ((((0, -1),), 0), (((1, -1),), 1))
     assert cell.attr("outputs") == ((2, -1),)
     _forward_matches(arch)
+
+
+def nb201_like(edge_ops, k=2, merge="add") -> DSLSpace:
+    cell = dag_cell(k, identity(), wiring=dense_wiring(), edge_ops=edge_ops, merge=merge)
+    return DSLSpace(seq(conv2d(3, 1), cell), (2, 4, 4), 2, name="dense")
+
+
+@pytest.mark.parametrize("ops, k", [
+    ({"skip": identity(), "none": zero(), "conv": conv2d(None, 1)}, 2),  # zero op in the middle
+    ({"conv": lambda i, j: conv2d(None, choice([1, 3])), "none": zero()}, 1),  # last; choices
+    ({"skip": identity(), "pool": maxpool(3, 1, "same")}, 2),  # no zero op: every edge present
+], ids=["middle", "last", "none"])
+def test_zero_op_is_an_ordinary_option_anywhere_or_left_out(ops, k):
+    space = nb201_like(ops, k)
+    points = []
+    arch = space.derive(lambda p: points.append(p) or None, random.Random(0))
+    assert points[0].path == "cell/edge[0,1]" and points[0].options == tuple(ops)
+    seqs = enumerate_sequences(space)
+    assert space.size() == len(seqs) == len(set(seqs))
+    for s in seqs[:: max(1, len(seqs) // 6)]:
+        arch = space.replay([Decision(p, c) for p, c in s])
+        cell = next(n for n in arch.tree.walk() if n.symbol == "dag_cell")
+        # no zero op is ever derived: absent edges are left out of the graph
+        assert "zero" not in {n.symbol for n in cell.walk()}
+        _forward_matches(arch)
+    if "none" not in ops:
+        assert all(len(p.options) == 2 for p in points) and len(points) == 6
+        assert space.size() == 2 ** 6
+
+
+def test_vertices_the_input_does_not_reach_are_zero_and_so_may_be_the_output():
+    ops = {"none": zero(), "conv": lambda i, j: conv2d(None, choice([1, 3])), "skip": identity()}
+    space = nb201_like(ops)
+    # vertex 1 has no input: it is zero, edge[1,2] and edge[1,3] drop out unasked
+    arch = space.parse('cell/edge[0,1]="none"; cell/edge[0,2]="skip"; cell/edge[1,2]="conv"; '
+                       'cell/edge[0,3]="none"; cell/edge[1,3]="conv"; cell/edge[2,3]="skip"')
+    assert not any(p.startswith("cell/edge[1,") and p.count("/") > 1 for p in arch.choices)
+    cell = next(n for n in arch.tree.walk() if n.symbol == "dag_cell")
+    # one live vertex (2): input 0 through the skip edge (child 0), its vertex module (child 1);
+    # the output reads vertex 2 (state 1) through the skip edge (child 2)
+    assert cell.attr("plan") == ((((0, 0),), 1),) and cell.attr("outputs") == ((1, 2),)
+    assert [c.path for c in cell.children] == ["cell/edge[0,2]/skip", "cell/v2",
+                                               "cell/edge[2,3]/skip"]
+    _forward_matches(arch)
+    # nothing reaches the output: the cell still compiles and gives zeros of its input's shape
+    arch = space.parse('cell/edge[0,1]="conv"; cell/edge[0,1]/conv/kernel=3; '
+                       'cell/edge[0,2]="none"; cell/edge[1,2]="none"; cell/edge[0,3]="none"; '
+                       'cell/edge[1,3]="none"; cell/edge[2,3]="none"')
+    cell = next(n for n in arch.tree.walk() if n.symbol == "dag_cell")
+    assert cell.attr("outputs") == () and cell.out_shape == cell.in_shape == (3, 4, 4)
+    model = _forward_matches(arch)
+    with torch.no_grad():
+        out = model.backbone(torch.randn(2, 2, 4, 4))
+    assert out.shape == (2, 3, 4, 4) and not out.any()
+    concat = nb201_like(ops, merge="concat").parse(arch.text.replace("/conv/kernel=3", "/conv/kernel=1"))
+    assert _forward_matches(concat).backbone(torch.randn(1, 2, 4, 4)).shape == (1, 3, 4, 4)
+
+
+def test_vectorised_count_of_dense_cells_equals_enumeration():
+    ops = {"a": lambda i, j: linear(choice([1, 2])), "none": zero(), "b": relu()}
+    for k, edge_ops in ((3, None), (3, {"a": ops["a"], "none": zero()}), (2, ops)):
+        cell = dag_cell(k, lambda v: one_of({"a": relu(), "b": tanh()}, name="op"),
+                        wiring=dense_wiring(), edge_ops=edge_ops, merge="add")
+        counting = Counting(cell)
+        assert count_vectorized(cell, counting) == sum(
+            count_enumerate(cell, counting, frozenset()).values())
+
+
+class _Wiring:
+    """A custom wiring that returns whatever it is given (for the error tests)."""
+
+    def __init__(self, result, pairs=((0, 1), (0, 2), (1, 2))):
+        self.result, self._pairs = result, list(pairs)
+
+    def pairs(self, k):
+        return self._pairs
+
+    def apply(self, k, active):
+        return self.result
+
+
+@pytest.mark.parametrize("result, message", [
+    (CellGraph((1,), ((0, 1), (3, 2))), r"at cell: expected wiring _Wiring to give edges \(i, j\), "
+                                        r"i < j, .* found \(3, 2\)"),
+    (CellGraph((1,), ((0, 2), (2, 2))), r"from 0 or a kept vertex \(1,\).* found \(2, 2\)"),
+    (CellGraph((2, 1), ((0, 1),)), r"keep vertices in increasing order within 1..1, found \(2, 1\)"),
+    ({(0, 1)}, "expected wiring _Wiring to return a CellGraph or a rejection reason .*found set"),
+])
+def test_a_bad_custom_wiring_is_a_grammar_error_saying_where(result, message):
+    space = DSLSpace(seq(conv2d(2, 1), dag_cell(1, relu(), wiring=_Wiring(result))), (1, 3, 3), 2,
+                     name="w")
+    with pytest.raises(GrammarError, match=message):
+        space.sample(random.Random(0))
+    with pytest.raises(GrammarError, match=r"dag_cell 'cell': expected wiring _Wiring to decide "
+                                           r"distinct pairs \(i, j\) with 0 <= i < j <= 2"):
+        dag_cell(1, relu(), wiring=_Wiring(result, pairs=[(0, 1), (2, 1)]))
 
 
 # -- layers and compilation -----------------------------------------------------------------------

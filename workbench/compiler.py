@@ -1,8 +1,17 @@
 """Architecture -> ``nn.Module``: a tree walker dispatching on node symbols.
 
-Builders are registered per symbol; a space with operations of its own registers builders for
-them (see :func:`register`). Submodule names follow the tree (chains flattened, branches indexed),
-so the same architecture always gives the same ``state_dict`` keys.
+One route from a node to its builder (:func:`builder_for`): the registry :data:`BUILDERS`, keyed
+by symbol. This module registers the builders of the grammar's symbols. A space whose nodes have
+symbols of their own puts its builders in a module that calls :func:`register` at import, and
+names that module in each such node's ``builders`` attribute (``("builders", "pkg.mod")``); the
+compiler imports it the first time it meets a symbol it lacks. So a tree compiles in any process
+(a worker that only unpickled it, a Ray task), and importing a space never imports torch. The
+tree DSL's nodes name :mod:`workbench.dsl.build`; NAS-Bench-201's name
+``search_spaces.nb201_torch``. Builders make top-level ``nn.Module`` classes, so compiled models
+pickle by name.
+
+Submodule names follow the tree (chains flattened, branches indexed), so the same architecture
+always gives the same ``state_dict`` keys.
 
 The lowering pass turns ``routing[im2col(k,s,p), computation[linear(N)], col2im]`` into
 ``nn.Conv2d(C, N, k, s, p)``: the same parameter count and the same function (the unfold order
@@ -21,6 +30,7 @@ torch.Size([2, 10])
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 
@@ -170,18 +180,31 @@ def _flatten(node: Node, build: Build) -> nn.Module:
     return nn.Flatten(1)
 
 
-# Modules that register builders for their own symbols, imported on the first unknown symbol
-# (keeps ``import search_spaces`` free of torch).
-LAZY_BUILDER_MODULES = ["workbench.dsl_build"]
+def builder_for(node: Node) -> Builder | None:
+    """The builder registered for ``node.symbol``, importing the module the node names in its
+    ``builders`` attribute when none is registered yet; None when neither has one.
 
-
-def _lookup(symbol: str) -> Builder | None:
-    if symbol not in BUILDERS:
-        import importlib
-
-        while LAZY_BUILDER_MODULES:
-            importlib.import_module(LAZY_BUILDER_MODULES.pop(0))
-    return BUILDERS.get(symbol)
+    >>> from workbench.architecture import Node
+    >>> builder_for(Node("relu", "relu", "op", "act", (4,), (4,))) is BUILDERS["relu"]
+    True
+    >>> builder_for(Node("zero", "zero", "layer", "e", (4,), (4,), attrs=(("builders",
+    ...     "workbench.dsl.build"),))).__module__
+    'workbench.dsl.build'
+    """
+    fn = BUILDERS.get(node.symbol)
+    module = node.attr("builders")
+    if fn is not None or not module:
+        return fn
+    try:
+        importlib.import_module(module)  # registers its builders
+    except ImportError as exc:
+        raise InvalidArchitecture(f"at {node.path or 'root'}: expected an importable builder "
+                                  f"module for {node.symbol!r}, found {module!r} ({exc})") from None
+    fn = BUILDERS.get(node.symbol)
+    if fn is None:
+        raise InvalidArchitecture(f"at {node.path or 'root'}: expected {module} to register a "
+                                  f"builder for {node.symbol!r}, found none after importing it")
+    return fn
 
 
 def _chain(node: Node, build: Build) -> nn.Module:
@@ -194,7 +217,7 @@ def build_backbone(tree: Node, *, lower: bool = True) -> nn.Module:
     """Compile a derivation tree (no head). Forms (nodes with children) without a builder run
     their children in order; an operation without a builder is an error."""
     def build(node: Node) -> nn.Module:
-        fn = _lookup(node.symbol)
+        fn = builder_for(node)
         if fn is None and node.children and node.attr("k") is None:
             return _chain(node, build)
         if fn is None:

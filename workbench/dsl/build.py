@@ -1,9 +1,12 @@
-"""Compiler builders for the tree DSL's node symbols (imported at the first DSL derivation).
+"""Compiler builders for the tree DSL's node symbols, and the torch modules they make.
 
-Reused from :mod:`workbench.compiler` where the semantics are the same: ``sequential``,
-``branching``/``clone``/``add``/``cat`` (split_combine, residual), ``linear`` (last dim, bias),
-``relu``, ``identity``, ``flatten``. The modules below are torch built-ins or a few lines each,
-so an exporter can print them as plain PyTorch.
+The compiler imports this module when it first meets a symbol it has no builder for on a node
+made by the DSL (every such node names this module, see :data:`workbench.dsl.core.BUILDERS_MODULE`);
+importing it registers the builders below. Reused from :mod:`workbench.compiler` where the
+semantics are the same: ``sequential``, ``branching``/``clone``/``add``/``cat`` (split_combine,
+residual), ``linear`` (last dim, bias), ``relu``, ``identity``, ``flatten``. The modules below
+are torch built-ins or a few lines each, top-level so that compiled models pickle, and plain
+enough that an exporter can print them as PyTorch.
 
 >>> import random, torch
 >>> from workbench.compiler import compile_model
@@ -36,10 +39,18 @@ class GlobalPool(nn.Module):
         return x.mean(dim=(2, 3))
 
 
+class Zero(nn.Module):
+    """Zeros of the input's shape (the zero op outside a cell)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+
 class DagCell(nn.Module):
     """A DAG cell. ``plan[t] = (inputs, vertex)``: the t-th kept vertex applies ``ops[vertex]``
     to the sum of its inputs; an input ``(s, e)`` is state ``s`` (0 = the cell input, t+1 = the
-    t-th vertex) through ``ops[e]`` (``e = -1``: as is). ``outputs`` are merged by add or concat.
+    t-th vertex) through ``ops[e]`` (``e = -1``: as is). ``outputs`` are merged by add or concat;
+    with no outputs (the input reaches no edge into the output) the cell gives zeros like x.
     """
 
     def __init__(self, ops: list[nn.Module], plan: tuple, outputs: tuple, merge: str):
@@ -56,13 +67,15 @@ class DagCell(nn.Module):
             total = sum(self._read(states, s, e) for s, e in inputs)
             states.append(self.ops[vertex](total))
         outs = [self._read(states, s, e) for s, e in self.outputs]
+        if not outs:
+            return torch.zeros_like(x)
         return torch.cat(outs, dim=1) if self.merge == "concat" else sum(outs)
 
 
 @register("conv2d")
 def _conv2d(node: Node, build: Build) -> nn.Module:
     c_in, c_out, k, s, p = node.args
-    return nn.Conv2d(c_in, c_out, k, s, p, bias=True)
+    return nn.Conv2d(c_in, c_out, k, s, p, bias=node.attr("bias", True))
 
 
 @register("batchnorm")
@@ -110,6 +123,11 @@ def _maxpool(node: Node, build: Build) -> nn.Module:
 def _avgpool(node: Node, build: Build) -> nn.Module:
     kh, kw, s, p, ceil = node.args
     return nn.AvgPool2d((kh, kw), s, p, ceil_mode=ceil, count_include_pad=False)
+
+
+@register("zero")
+def _zero(node: Node, build: Build) -> nn.Module:
+    return Zero()
 
 
 @register("global_pool")

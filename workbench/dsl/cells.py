@@ -4,26 +4,44 @@
 Vertices are numbered ``0`` (the cell input), ``1..k`` (intermediate) and ``k+1`` (the output).
 An intermediate vertex sums its incoming edges (each the source state, through the edge's
 operation if it has one) and applies its vertex module; the output vertex merges its incoming
-edges by ``add`` or ``concat`` (channels). Derivation order: every decided edge first, row by row
-(``edge[0,1]``, ``edge[0,2]``, ...), then the wiring; a rejected spec is re-drawn (sampling) or is
-an error (replay); then, for each kept vertex in order, its live incoming edge operations and its
-vertex module. Edges cut away by the wiring keep their decision but never ask what is inside.
+edges by ``add`` or ``concat`` (channels). An edge is *absent* when its bit is off or its
+operation is the zero op (:func:`~workbench.dsl.layers.zero`, an ordinary named option: put it
+anywhere among ``edge_ops`` or leave it out, then every edge is present).
 
-Two wirings ship:
+A vertex that no present edge from the input reaches is zero: it drops out with the edges leaving
+it, and nothing inside it or them is asked. When the output itself is zero, the cell outputs zeros
+of its input's shape (NAS-Bench-201 has 341 such cells; a wiring such as :func:`nb101_wiring`
+rejects them instead).
 
-* :func:`nb101_wiring` (NAS-Bench-101): every pair ``i < j`` over all ``k + 2`` vertices is an edge
-  bit. Vertices not on an input-to-output path are pruned with their edges (as NAS-Bench-101
-  does); the spec is rejected when the output is unreachable or more than ``max_edges`` edges
-  remain after pruning.
+Derivation order: every decided edge first, in the wiring's pair order, then the wiring; a
+rejected spec is re-drawn (sampling) or is an error (replay); then, for each live vertex in order,
+its live incoming edge operations and its vertex module. Edges cut away keep their decision but
+never ask what is inside.
+
+Three wirings ship:
+
+* :func:`nb101_wiring` (NAS-Bench-101): every pair ``i < j`` over all ``k + 2`` vertices is an edge,
+  row by row. Vertices not on an input-to-output path are pruned with their edges (as
+  NAS-Bench-101 does); the spec is rejected when the output is unreachable or more than
+  ``max_edges`` edges remain after pruning.
 * :func:`genetic_wiring` (Genetic CNN): one bit per pair of intermediate vertices; vertices with
   neither inputs nor outputs are dropped, vertices without inputs read the cell input, vertices
   without outputs feed the output; when every vertex is dropped the output is the input.
+* :func:`dense_wiring` (NAS-Bench-201, DARTS): every pair ``i < j``, listed by target vertex
+  (``(0,1), (0,2), (1,2), (0,3) ...``); the chosen edges are the graph, nothing is rejected.
 
->>> from workbench.dsl_layers import identity
+A wiring is any object with ``pairs(k) -> [(i, j), ...]`` (the decided edges, in asking order)
+and ``apply(k, present) -> CellGraph | str`` (the graph, or why the spec is rejected); a graph
+that breaks the rules above is a :class:`~workbench.errors.GrammarError` naming the cell.
+
 >>> nb101_wiring(9).apply(2, frozenset({(0, 1), (1, 3), (0, 2)}))
 CellGraph(vertices=(1,), edges=((0, 1), (1, 3)))
 >>> genetic_wiring().apply(3, frozenset({(1, 2)}))
 CellGraph(vertices=(1, 2), edges=((0, 1), (1, 2), (2, 4)))
+>>> dense_wiring().pairs(2)
+[(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
+>>> live_part(dense_wiring().apply(2, frozenset({(1, 2), (2, 3)})), 2)  # vertex 1 has no input
+CellGraph(vertices=(), edges=())
 """
 
 from __future__ import annotations
@@ -34,7 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.architecture import Node
-from workbench.dsl_core import (
+from workbench.dsl.core import (
     Boolean,
     Categorical,
     Ctx,
@@ -42,9 +60,11 @@ from workbench.dsl_core import (
     Shape,
     as_module,
     join,
+    make_node,
     merge_node,
 )
-from workbench.dsl_count import pairs_upper, product
+from workbench.dsl.count import pairs_upper, product
+from workbench.dsl.layers import is_zero
 from workbench.errors import DerivationFailed, GrammarError, InvalidArchitecture
 
 Pair = tuple[int, int]
@@ -131,6 +151,41 @@ class GeneticWiring:
         return ~zero, kept, dict(bits)
 
 
+@dataclass(frozen=True)
+class DenseWiring:
+    """NAS-Bench-201 / DARTS rules (see the module doc): the present edges as they are."""
+
+    def pairs(self, k: int) -> list[Pair]:
+        return [(i, j) for j in range(1, k + 2) for i in range(j)]
+
+    def apply(self, k: int, active: frozenset) -> CellGraph:
+        return CellGraph(tuple(range(1, k + 1)), tuple(sorted(active)))
+
+    def arrays(self, k: int, bits: dict[Pair, Any]) -> tuple[Any, dict, dict]:
+        import numpy as np
+
+        one = np.ones_like(next(iter(bits.values())), dtype=bool)
+        fwd = {0: one}
+        for j in range(1, k + 2):
+            fwd[j] = np.logical_or.reduce([fwd[i] & bits[(i, j)] for i in range(j)])
+        live = {(i, j): b & fwd[i] for (i, j), b in bits.items()}
+        return one, {v: fwd[v] for v in range(1, k + 1)}, live
+
+
+def live_part(graph: CellGraph, k: int) -> CellGraph:
+    """The part of ``graph`` the input reaches: a vertex without a live incoming edge is zero and
+    drops out with every edge leaving it (vertices ascend and edges point forward, so one pass
+    settles it). Wirings that prune or feed every vertex already give their live part."""
+    live = {0}
+    edges: list[Pair] = []
+    for v in (*graph.vertices, k + 1):
+        ins = [e for e in graph.edges if e[1] == v and e[0] in live]
+        if ins:
+            live.add(v)
+            edges += ins
+    return CellGraph(tuple(v for v in graph.vertices if v in live), tuple(sorted(edges)))
+
+
 def nb101_wiring(max_edges: int | None = 9) -> NB101Wiring:
     """NAS-Bench-101 wiring: prune vertices off input-output paths, reject over ``max_edges``."""
     return NB101Wiring(max_edges)
@@ -139,6 +194,11 @@ def nb101_wiring(max_edges: int | None = 9) -> NB101Wiring:
 def genetic_wiring() -> GeneticWiring:
     """Genetic CNN wiring: implicit input/output edges, isolated vertices dropped."""
     return GeneticWiring()
+
+
+def dense_wiring() -> DenseWiring:
+    """NAS-Bench-201 / DARTS wiring: every pair by target vertex, the present edges as they are."""
+    return DenseWiring()
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,7 +222,7 @@ class DagCell(Module):
     def edge_hp(self, pair: Pair) -> Any:
         if pair not in self._edges:  # one hyperparameter object per edge, made once
             self._edges[pair] = (Boolean(self.edge_p) if self.edge_ops is None else
-                                 Categorical(("none", *(n for n, _ in self.edge_ops))))
+                                 Categorical(tuple(n for n, _ in self.edge_ops)))
         return self._edges[pair]
 
     def vertex_module(self, v: int) -> Module:
@@ -181,6 +241,12 @@ class DagCell(Module):
             self._parts[key] = as_module(made(*pair), f"dag_cell {self.name!r} edge {op}")
         return self._parts[key]
 
+    def present(self, pair: Pair, value: Any) -> bool:
+        """Whether an edge with this decided value is in the graph (not off, not the zero op)."""
+        if self.edge_ops is None:
+            return bool(value)
+        return not is_zero(self.edge_module(pair, value))
+
     def own_hps(self) -> tuple[Any, ...]:
         return tuple(self.edge_hp(p) for p in self.pairs())
 
@@ -189,10 +255,34 @@ class DagCell(Module):
         return (*(self.vertex_module(v) for v in range(1, self.k + 1)), *edges)
 
     # -- derivation -----------------------------------------------------------------------------
-    def _graph(self, active: dict[Pair, Any]) -> CellGraph | str:
+    def graph(self, active: dict[Pair, Any], where: str) -> CellGraph | str:
+        """The live graph for the present edges ``active`` (checked), or why it is rejected."""
         graph = self.wiring.apply(self.k, frozenset(active))
-        if isinstance(graph, CellGraph) and self.check is not None:
+        if isinstance(graph, str):
+            return graph
+        graph = live_part(self._valid(graph, where), self.k)
+        if self.check is not None:
             return self.check(graph) or graph
+        return graph
+
+    def _valid(self, graph: Any, where: str) -> CellGraph:
+        k, wiring = self.k, type(self.wiring).__name__
+        if not isinstance(graph, CellGraph):
+            raise GrammarError(f"at {where or 'root'}: expected wiring {wiring} to return a "
+                               f"CellGraph or a rejection reason (str), found "
+                               f"{type(graph).__name__}")
+        verts = graph.vertices
+        if list(verts) != sorted(set(verts)) or not all(isinstance(v, int) and 1 <= v <= k
+                                                        for v in verts):
+            raise GrammarError(f"at {where or 'root'}: expected wiring {wiring} to keep vertices "
+                               f"in increasing order within 1..{k}, found {verts}")
+        sources, targets = {0, *verts}, {*verts, k + 1}
+        for e in graph.edges:
+            if not (isinstance(e, tuple) and len(e) == 2 and e[0] in sources
+                    and e[1] in targets and e[0] < e[1]):
+                raise GrammarError(f"at {where or 'root'}: expected wiring {wiring} to give edges "
+                                   f"(i, j), i < j, from 0 or a kept vertex {verts} to a kept "
+                                   f"vertex or the output {k + 1}, found {e!r}")
         return graph
 
     def derive(self, ctx: Ctx, scope: str, shape: Shape) -> tuple[Node, Shape]:
@@ -204,9 +294,9 @@ class DagCell(Module):
             active = {}
             for i, j in self.pairs():
                 v = ctx.value(self.edge_hp((i, j)), join(where, f"edge[{i},{j}]"), "edge", depth)
-                if v is not False and v != "none":
+                if self.present((i, j), v):
                     active[(i, j)] = v
-            result = self._graph(active)
+            result = self.graph(active, where)
             if isinstance(result, CellGraph):
                 return self._build(ctx, where, shape, active, result)
             if not ctx.backtrack:
@@ -253,10 +343,13 @@ class DagCell(Module):
             state[v] = len(shapes)
             shapes.append(out)
         outs = incoming(self.k + 1)
-        _, out = merge_node(self.merge, join(where, "output"), in_shapes(outs))
+        if outs:
+            _, out = merge_node(self.merge, join(where, "output"), in_shapes(outs))
+        else:  # the input reaches no edge into the output: zeros, of the only shape known
+            out = shape
         attrs = (("plan", tuple(plan)), ("outputs", outs), ("merge", self.merge))
-        node = Node("dag_cell", f"dag_cell({self.k},{self.merge})", "cell", where, shape, out,
-                    (), tuple(children), attrs)
+        node = make_node("dag_cell", f"dag_cell({self.k},{self.merge})", "cell", where, shape,
+                         out, (), tuple(children), attrs)
         return node, out
 
     # -- counting -------------------------------------------------------------------------------
@@ -277,8 +370,8 @@ def count_enumerate(cell: DagCell, counting: Any, env: frozenset) -> Counter:
         combos = [({**a, p: v}, e2) for a, e in combos
                   for v, e2 in counting.values(cell.edge_hp(p), e)]
     for assignment, e in combos:
-        active = {p: v for p, v in assignment.items() if v is not False and v != "none"}
-        graph = cell._graph(active)
+        active = {p: v for p, v in assignment.items() if cell.present(p, v)}
+        graph = cell.graph(active, cell.name)
         if isinstance(graph, str):
             continue
         parts = []
@@ -299,19 +392,25 @@ def count_vectorized(cell: DagCell, counting: Any) -> int:
 
     pairs = cell.pairs()
     vertex = {v: counting.total(cell.vertex_module(v)) for v in range(1, cell.k + 1)}
-    dead = {p: 1 if cell.edge_ops is None else len(cell.edge_ops) for p in pairs}
+    # per edge, the sequences when it is absent (zero ops), present but cut away (its op is
+    # decided, nothing inside asked) and live (everything inside asked)
+    ops = {p: [op for op, _ in cell.edge_ops or ()] for p in pairs}
+    off = {p: 1 if cell.edge_ops is None else
+           sum(not cell.present(p, op) for op in ops[p]) for p in pairs}
+    dead = {p: 1 if cell.edge_ops is None else len(ops[p]) - off[p] for p in pairs}
     live_n = {p: 1 if cell.edge_ops is None else
-              sum(counting.total(cell.edge_module(p, op)) for op, _ in cell.edge_ops)
+              sum(counting.total(cell.edge_module(p, op)) for op in ops[p] if cell.present(p, op))
               for p in pairs}
     masks = np.arange(2 ** len(pairs), dtype=np.int64)
     bits = {p: ((masks >> b) & 1).astype(bool) for b, p in enumerate(pairs)}
     valid, kept, live = cell.wiring.arrays(cell.k, bits)
-    bound = product(max(live_n[p], dead[p], 1) for p in pairs) * product(vertex.values())
+    bound = product(max(live_n[p], dead[p], off[p], 1) for p in pairs) * product(vertex.values())
     dtype = np.int64 if bound * len(masks) < 2 ** 62 else object
     weight = np.ones(len(masks), dtype=dtype)
     for p in pairs:
-        if live_n[p] != 1 or dead[p] != 1:
-            weight *= np.where(bits[p], np.where(live[p], live_n[p], dead[p]), 1).astype(dtype)
+        if live_n[p] != 1 or dead[p] != 1 or off[p] != 1:
+            weight *= np.where(bits[p], np.where(live[p], live_n[p], dead[p]),
+                               off[p]).astype(dtype)
     for v, n in vertex.items():
         if n != 1:
             weight *= np.where(kept[v], n, 1).astype(dtype)
@@ -327,27 +426,36 @@ def dag_cell(k: int, vertex: Module | Callable[[int], Module], *, wiring: Any = 
     ``vertex`` is the vertex module or a function ``v -> module`` (one object per vertex, so each
     has its own hyperparameters, asked under ``<name>/v<v>/``). Edges are on/off bits
     (probability ``edge_p``) or, with ``edge_ops`` (name -> module or ``(i, j) -> module``), a
-    choice among ``"none"`` and the operations. ``wiring`` defaults to :func:`nb101_wiring`;
-    ``check(graph)`` may reject a graph the wiring accepts by returning the reason.
+    choice among the operations in the order given; a :func:`~workbench.dsl.layers.zero`
+    operation is the absent edge. ``wiring`` defaults to :func:`nb101_wiring`; ``check(graph)``
+    may reject a graph the wiring accepts by returning the reason.
 
-    >>> from workbench.dsl_layers import relu
+    >>> from workbench.dsl.layers import identity, relu, zero
     >>> cell = dag_cell(1, relu(), wiring=nb101_wiring(None))
     >>> [p for p in cell.pairs()]
     [(0, 1), (0, 2), (1, 2)]
+    >>> cell = dag_cell(2, identity(), wiring=dense_wiring(),
+    ...                 edge_ops={"skip": identity(), "none": zero()})
+    >>> cell.edge_hp((0, 1)).options
+    ('skip', 'none')
     """
     if k < 1:
         raise GrammarError(f"dag_cell {name!r}: expected at least one vertex, found k={k}")
     if merge not in ("add", "concat"):
         raise GrammarError(f"dag_cell {name!r}: expected merge 'add' or 'concat', found {merge!r}")
-    if edge_ops is not None and ("none" in edge_ops or not edge_ops):
-        raise GrammarError(f"dag_cell {name!r}: expected edge operations other than 'none', "
-                           f"found {sorted(edge_ops)}")
+    if edge_ops is not None and not edge_ops:
+        raise GrammarError(f"dag_cell {name!r}: expected at least one edge operation, found none")
     if not 0.0 < edge_p < 1.0:
         raise GrammarError(f"dag_cell {name!r}: expected edge_p in (0, 1), found {edge_p}")
     if not isinstance(vertex, Module) and not callable(vertex):
         raise GrammarError(f"dag_cell {name!r}: expected a vertex module or function, found "
                            f"{type(vertex).__name__}")
+    wiring = wiring or nb101_wiring()
+    pairs = wiring.pairs(int(k))
+    if len(set(pairs)) != len(pairs) or not all(
+            isinstance(p, tuple) and len(p) == 2 and 0 <= p[0] < p[1] <= k + 1 for p in pairs):
+        raise GrammarError(f"dag_cell {name!r}: expected wiring {type(wiring).__name__} to "
+                           f"decide distinct pairs (i, j) with 0 <= i < j <= {k + 1}, found "
+                           f"{pairs}")
     ops = tuple(edge_ops.items()) if edge_ops is not None else None
-    return DagCell(int(k), vertex, wiring or nb101_wiring(), ops, float(edge_p), merge, check,
-                   name)
-
+    return DagCell(int(k), vertex, wiring, ops, float(edge_p), merge, check, name)

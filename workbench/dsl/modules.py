@@ -1,50 +1,31 @@
-"""A DeepArchitect-style tree DSL for hierarchical search spaces.
+"""Substitution modules of the tree DSL: they expand into other modules once their
+hyperparameter is chosen.
 
-A space is a tree of *modules* whose *hyperparameters* are still open. Deriving an architecture
-walks the tree in data-flow order and asks the policy at every hyperparameter it reaches; the
-result is the same :class:`~workbench.architecture.Architecture` (decisions + tree of nodes the
-compiler knows) that grammar spaces produce, so every searcher, exporter and the storage work on it.
-
-Vocabulary (see ``docs/dsl.md`` for the exact semantics):
-
-* hyperparameters: :func:`choice`, :func:`int_range`, :func:`float_range` (``log=True``),
-  :func:`boolean`, :func:`dependent` (a function of others, never asked). Passing the *same
-  object* to several places shares it: one decision, asked where the derivation first meets it.
-* layers (lazy input sizes): :func:`conv2d`, :func:`linear`, :func:`batchnorm`, :func:`relu`,
-  :func:`relu6`, :func:`elu`, :func:`softplus`, :func:`tanh`, :func:`crelu`, :func:`dropout`,
-  :func:`maxpool`, :func:`avgpool`, :func:`global_pool`, :func:`flatten`, :func:`identity`.
-* substitution modules: :func:`seq`, :func:`one_of`, :func:`repeat` (tied or untied),
-  :func:`optional`, :func:`permutation`, :func:`split_combine`, :func:`residual` and the DAG cell
-  :func:`dag_cell`.
+:func:`seq` (one after the other), :func:`one_of` (or), :func:`repeat` (tied or untied copies),
+:func:`optional`, :func:`permutation` (order of sub-modules, see :func:`orders`),
+:func:`split_combine` (parallel branches merged by add or concat) and :func:`residual`.
+Each module's ``derive`` asks its own hyperparameters at a path below the enclosing scope (see
+``docs/dsl.md`` for the exact paths) and ``count`` counts its decision sequences for
+:func:`workbench.dsl.count.count_space`.
 
 >>> import random
->>> act = choice(["relu", "tanh"], name="act")               # shared by every cell
->>> cell = lambda i: seq(linear(choice([16, 32])), one_of({"relu": relu(), "tanh": tanh()},
-...                                                         choice=act))
->>> space = DSLSpace(seq(flatten(), repeat(cell, choice([1, 2]), name="cell")), (1, 4, 4), 3,
-...                  name="mlp")
->>> arch = space.sample(random.Random(1))
->>> arch.text
-'cell/n=1; cell[0]/units=32; act="tanh"'
->>> space.parse(arch.text) == arch and space.replay(arch.decisions) == arch
-True
->>> space.size()  # n=1: 2 widths; n=2: 4 widths; times the shared activation
-12
+>>> from workbench.dsl import DSLSpace, linear, relu, tanh
+>>> space = DSLSpace(seq(linear(4), one_of({"relu": relu(), "tanh": tanh()}, name="act")), (3,),
+...                  2, name="doc")
+>>> space.sample(random.Random(0)).text
+'act="tanh"'
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.architecture import Architecture, Decision, Node
-from workbench.dsl_cells import NB101Wiring, dag_cell, genetic_wiring, nb101_wiring
-from workbench.dsl_core import (
+from workbench.architecture import Node
+from workbench.dsl.core import (
     Categorical,
     Ctx,
     Hyperparameter,
@@ -53,47 +34,21 @@ from workbench.dsl_core import (
     as_module,
     boolean,
     choice,
-    dependent,
-    float_range,
-    int_range,
     join,
+    make_node,
     merge_node,
 )
-from workbench.dsl_count import count_space
-from workbench.dsl_layers import (
-    avgpool,
-    batchnorm,
-    conv2d,
-    crelu,
-    dropout,
-    elu,
-    flatten,
-    global_pool,
-    identity,
-    layer,
-    linear,
-    maxpool,
-    relu,
-    relu6,
-    softplus,
-    tanh,
-)
-from workbench.errors import GrammarError, InvalidArchitecture, ParseError
-from workbench.spaces import Space
+from workbench.errors import GrammarError, InvalidArchitecture
 
-__all__ = [
-    "DSLSpace", "NB101Wiring", "avgpool", "batchnorm", "boolean", "choice", "conv2d", "crelu",
-    "dag_cell", "dependent", "dropout", "elu", "flatten", "float_range", "genetic_wiring",
-    "global_pool", "identity", "int_range", "layer", "linear", "maxpool", "nb101_wiring",
-    "one_of", "optional", "permutation", "relu", "relu6", "repeat", "residual", "seq",
-    "softplus", "split_combine", "tanh",
-]
+__all__ = ["OneOf", "Optional", "Permutation", "Repeat", "Residual", "Seq", "SplitCombine",
+           "one_of", "optional", "orders", "permutation", "repeat", "residual", "seq",
+           "split_combine"]
 
 
 def _seq_node(label: str, path: str, shape: Shape, children: list[Node], out: Shape) -> Node:
     if not children:
-        return Node("identity", "identity", "layer", path, shape, shape)
-    return Node("sequential", label, "module", path, shape, out, (), tuple(children))
+        return make_node("identity", "identity", "layer", path, shape, shape)
+    return make_node("sequential", label, "module", path, shape, out, (), tuple(children))
 
 
 def _chain(ctx: Ctx, items: Sequence[tuple[Module, str]], shape: Shape) -> tuple[list[Node], Shape]:
@@ -220,7 +175,7 @@ class Optional(Module):
         where = join(scope, self.name)
         if ctx.value(self.switch, where, "optional", where.count("/")):
             return self.module.derive(ctx, where, shape)
-        return Node("identity", "identity", "layer", where, shape, shape), shape
+        return make_node("identity", "identity", "layer", where, shape, shape), shape
 
     def count(self, counting: Any, env: frozenset) -> Counter:
         out: Counter = Counter()
@@ -263,10 +218,10 @@ class Permutation(Module):
 
 def _branching(label: str, path: str, shape: Shape, branches: list[Node], merge: str):
     k = len(branches)
-    split = Node("clone", f"clone({k})", "split", path, shape, shape, (k,))
+    split = make_node("clone", f"clone({k})", "split", path, shape, shape, (k,))
     mnode, out = merge_node(merge, path, [b.out_shape for b in branches])
-    node = Node("branching", label, "module", path, shape, out, (),
-                (split, *branches, mnode), (("k", k),))
+    node = make_node("branching", label, "module", path, shape, out, (),
+                     (split, *branches, mnode), (("k", k),))
     return node, out
 
 
@@ -306,16 +261,16 @@ class Residual(Module):
         body, out = self.body.derive(ctx, where, shape)
         path = join(where, "shortcut")
         if out == shape:
-            short = Node("identity", "identity", "layer", path, shape, shape)
+            short = make_node("identity", "identity", "layer", path, shape, shape)
         elif len(shape) == 3 and len(out) == 3:
             s = -(-shape[1] // out[1])
             if (-(-shape[1] // s), -(-shape[2] // s)) != out[1:]:
                 raise InvalidArchitecture(f"at {where}: residual expects the body to keep or "
                                           f"stride the spatial size, found {shape} -> {out}")
-            short = Node("conv2d", f"conv2d({out[0]},1,{s})", "layer", path, shape, out,
+            short = make_node("conv2d", f"conv2d({out[0]},1,{s})", "layer", path, shape, out,
                          (shape[0], out[0], 1, s, 0))
         elif len(shape) == 1 and len(out) == 1:
-            short = Node("linear", f"linear({out[0]})", "layer", path, shape, out, (out[0],))
+            short = make_node("linear", f"linear({out[0]})", "layer", path, shape, out, (out[0],))
         else:
             raise InvalidArchitecture(f"at {where}: residual expects the body to keep the rank, "
                                       f"found {shape} -> {out}")
@@ -405,80 +360,3 @@ def split_combine(branches: Sequence[Module], merge: str = "add",
 def residual(body: Module, name: str = "residual") -> Residual:
     """``body(x) + x`` (with a projection shortcut when the body changes the shape)."""
     return Residual(as_module(body, f"residual {name!r}"), name)
-
-
-# -- the space ------------------------------------------------------------------------------------
-def to_text(decisions: Sequence[Decision]) -> str:
-    """Canonical text: ``path=<JSON value>`` joined by ``; `` in derivation order."""
-    return "; ".join(f"{d.path}={json.dumps(d.choice)}" for d in decisions)
-
-
-_builders_loaded = False
-
-
-def _load_builders() -> None:
-    # The compiler builders import torch; loading them at the first derivation (an architecture
-    # always exists before it is compiled) keeps `import search_spaces` light.
-    global _builders_loaded
-    if not _builders_loaded:
-        import workbench.dsl_build  # noqa: F401
-
-        _builders_loaded = True
-
-
-class DSLSpace(Space):
-    """A tree space: ``root`` (a module) bound to an input shape and a class count."""
-
-    kind = "tree"
-
-    def __init__(self, root: Module, input_shape: tuple[int, ...], num_classes: int, *,
-                 name: str, description: str = "", version: str = "1",
-                 seeds: dict[str, str] | None = None, max_tries: int = 1000):
-        super().__init__(input_shape, num_classes)
-        self.root = as_module(root, f"space {name!r}")
-        self.name, self.description, self.version = name, description, version
-        self.max_tries = max_tries
-        self._seeds = dict(seeds or {})
-        self._size: tuple[int | None] | None = None
-
-    def _derive(self, policy, rng: random.Random, backtrack: bool):
-        _load_builders()
-        ctx = Ctx(policy, rng, backtrack, self.max_tries)
-        tree, _ = self.root.derive(ctx, "", self.input_shape)
-        decisions = tuple(ctx.decisions)
-        return tree, decisions, to_text(decisions)
-
-    def size(self) -> int | None:
-        """Distinct complete decision sequences (exact), or None with a continuous range."""
-        if self._size is None:
-            self._size = (count_space(self.root),)
-        return self._size[0]
-
-    def seeds(self) -> dict[str, str]:
-        return dict(self._seeds)
-
-    def parse(self, text: str) -> Architecture:
-        """Parse ``path=value; ...`` (values in JSON; bare words are taken as strings)."""
-        decisions: list[Decision] = []
-        seen: set[str] = set()
-        pos = 0
-        for part in text.split(";"):
-            start = pos + len(part) - len(part.lstrip())
-            pos += len(part) + 1
-            if not part.strip():
-                continue
-            path, eq, raw = part.strip().partition("=")
-            path = path.strip()
-            if not eq or not path:
-                raise ParseError(f"expected 'path=value' in {self.name} architecture text, "
-                                 f"found {part.strip()[:40]!r}", text=text, pos=start)
-            if path in seen:
-                raise ParseError(f"expected each path once, found {path!r} again",
-                                 text=text, pos=start)
-            seen.add(path)
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError:
-                value = raw.strip()
-            decisions.append(Decision(path, value))
-        return self.replay(decisions)

@@ -6,9 +6,9 @@ batch dimension: images are ``(C, H, W)``, features ``(D,)``.
 
 Conventions (they decide parameter counts and shapes, and the compiler follows them exactly):
 
-* ``conv2d(filters, kernel, stride)``: bias, "same" padding ``kernel // 2`` (odd kernels only), so
-  the output side is ``ceil(side / stride)`` and never drops below 1. ``filters=None`` keeps the
-  input channel count.
+* ``conv2d(filters, kernel, stride)``: bias (``bias=False`` drops it), "same" padding
+  ``kernel // 2`` (odd kernels only), so the output side is ``ceil(side / stride)`` and never
+  drops below 1. ``filters=None`` keeps the input channel count.
 * ``maxpool``/``avgpool`` with ``padding="valid"`` (default): the window is clamped to the input
   side (a 2x2 pool on a 1x1 map is a 1x1 pool) and partial windows at the border are kept
   (``ceil_mode``), so pooling never drives a side below 1. ``padding="same"`` pads ``kernel // 2``.
@@ -17,9 +17,11 @@ Conventions (they decide parameter counts and shapes, and the compiler follows t
 * ``batchnorm`` normalises channels of ``(C, H, W)`` or features of ``(D,)``.
 * ``crelu`` is ``cat(relu(x), relu(-x))`` on the channel/feature axis: it doubles that axis.
 * ``global_pool`` averages over ``H, W``: ``(C, H, W) -> (C,)``; ``flatten``: ``-> (C*H*W,)``.
+* ``zero`` outputs zeros of its input's shape. As a :func:`~workbench.dsl.dag_cell` edge
+  operation it is the absent edge: the cell leaves it out of its graph.
 
 >>> import random
->>> from workbench.dsl_core import Ctx
+>>> from workbench.dsl.core import Ctx
 >>> node, out = conv2d(16, 3, 2).derive(Ctx(None, random.Random(0), True), "", (3, 7, 7))
 >>> node.label, out
 ('conv2d(16,3,2)', (16, 4, 4))
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.architecture import Node
-from workbench.dsl_core import Ctx, Module, Shape, join
+from workbench.dsl.core import Ctx, Module, Shape, join, make_node
 from workbench.errors import InvalidArchitecture
 
 Rule = Callable[..., tuple[Shape, tuple, str]]  # (shape, **values) -> (out, args, label)
@@ -139,7 +141,7 @@ RULES: dict[str, Rule] = {
     "conv2d": _conv2d, "maxpool": _pool("maxpool"), "avgpool": _pool("avgpool"),
     "linear": _linear, "batchnorm": _batchnorm, "crelu": _crelu, "dropout": _dropout,
     "global_pool": _global_pool, "flatten": _flatten,
-    **{s: _same(s) for s in ("relu", "relu6", "elu", "softplus", "tanh", "identity")},
+    **{s: _same(s) for s in ("relu", "relu6", "elu", "softplus", "tanh", "identity", "zero")},
 }
 
 
@@ -152,6 +154,7 @@ class Layer(Module):
     symbol: str
     params: tuple[tuple[str, Any], ...] = ()
     name: str | None = None
+    attrs: tuple[tuple[str, Any], ...] = ()  # static facts for the builder, e.g. (("bias", False),)
 
     def own_hps(self) -> tuple[Any, ...]:
         return tuple(v for _, v in self.params)
@@ -161,7 +164,7 @@ class Layer(Module):
         values = {k: ctx.value(v, join(where, k), self.symbol, where.count("/"))
                   for k, v in self.params}
         out, args, label = RULES[self.symbol](shape, where, **values)
-        return Node(self.symbol, label, "layer", where, shape, out, args), out
+        return make_node(self.symbol, label, "layer", where, shape, out, args, (), self.attrs), out
 
     def count(self, counting: Any, env: frozenset) -> Counter:
         return counting.bind(self.own_hps(), env)
@@ -174,9 +177,13 @@ def layer(symbol: str, name: str | None = None, **params: Any) -> Layer:
     return Layer(symbol, tuple(params.items()), name)
 
 
-def conv2d(filters: Any = None, kernel: Any = 3, stride: Any = 1, name: str | None = None) -> Layer:
-    """2-D convolution with bias and "same" padding; ``filters=None`` keeps the channel count."""
-    return layer("conv2d", name, filters=filters, kernel=kernel, stride=stride)
+def conv2d(filters: Any = None, kernel: Any = 3, stride: Any = 1, name: str | None = None, *,
+           bias: bool = True) -> Layer:
+    """2-D convolution with "same" padding and a bias unless ``bias=False`` (as before a
+    batchnorm); ``filters=None`` keeps the channel count."""
+    conv = layer("conv2d", name, filters=filters, kernel=kernel, stride=stride)
+    # only a dropped bias is recorded, so trees of biased convs stay as they were
+    return conv if bias else Layer(conv.symbol, conv.params, name, (("bias", False),))
 
 
 def linear(units: Any, name: str | None = None) -> Layer:
@@ -239,3 +246,19 @@ def crelu(name: str | None = None) -> Layer:
 
 def identity(name: str | None = None) -> Layer:
     return layer("identity", name)
+
+
+def zero(name: str | None = None) -> Layer:
+    """Zeros of the input's shape; in a DAG cell, the absent edge (see :func:`dag_cell`).
+
+    >>> import random
+    >>> from workbench.dsl.core import Ctx
+    >>> zero().derive(Ctx(None, random.Random(0), True), "edge", (4, 2, 2))[1]
+    (4, 2, 2)
+    """
+    return layer("zero", name)
+
+
+def is_zero(module: Module) -> bool:
+    """Whether ``module`` is the zero op (a cell leaves such edges out of its graph)."""
+    return isinstance(module, Layer) and module.symbol == "zero"

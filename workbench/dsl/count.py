@@ -18,7 +18,7 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from workbench.dsl_core import Dependent, Hyperparameter, Module
+from workbench.dsl.core import Dependent, Hyperparameter, Module
 
 
 class Infinite(Exception):

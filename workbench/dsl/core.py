@@ -1,4 +1,5 @@
-"""Core of the tree DSL: hyperparameters, the derivation context and the module base class.
+"""Core of the tree DSL: hyperparameters, the module base class and specification (the
+derivation context that asks the policy for each hyperparameter's value).
 
 Users import everything from :mod:`workbench.dsl`; this module holds the pieces every other DSL
 module (layers, substitution modules, cells, counting) builds on.
@@ -27,6 +28,10 @@ from workbench.errors import GrammarError, InvalidArchitecture
 Shape = tuple[int, ...]
 # Integer ranges up to this many values are offered as an option list; wider ones as a range.
 MAX_LISTED_INTS = 1024
+# Every node the DSL makes names the module whose import registers the builders of the DSL's own
+# symbols (conv2d, dag_cell ...): the compiler imports it when it meets a symbol it lacks, so a
+# tree compiles in any process, and importing a space never imports torch.
+BUILDERS_MODULE = "workbench.dsl.build"
 
 
 # -- hyperparameters ------------------------------------------------------------------------------
@@ -284,20 +289,35 @@ def _check(point: DecisionPoint, answer: Any) -> Choice:
     return float(answer)
 
 
+def make_node(symbol: str, label: str, kind: str, path: str, in_shape: Shape, out_shape: Shape,
+              args: tuple = (), children: tuple[Node, ...] = (),
+              attrs: tuple[tuple[str, Any], ...] = ()) -> Node:
+    """A tree node made by the DSL: a :class:`~workbench.architecture.Node` whose ``builders``
+    attribute names :data:`BUILDERS_MODULE`.
+
+    >>> make_node("relu", "relu", "layer", "act", (4,), (4,)).attr("builders")
+    'workbench.dsl.build'
+    """
+    return Node(symbol, label, kind, path, in_shape, out_shape, args, tuple(children),
+                (*attrs, ("builders", BUILDERS_MODULE)))
+
+
 def merge_node(merge: str, path: str, shapes: list[Shape]) -> tuple[Node, Shape]:
     """The ``add``/``cat`` merge node of parallel branches, checking their shapes."""
+    if not shapes:
+        raise InvalidArchitecture(f"at {path or 'root'}: {merge} expects at least one input, "
+                                  f"found none")
     first = shapes[0]
     if merge == "add":
         if any(s != first for s in shapes):
             raise InvalidArchitecture(f"at {path or 'root'}: add expects branches of one shape, "
                                       f"found {shapes}")
-        return Node("add", "add", "merge", path, first, first), first
+        return make_node("add", "add", "merge", path, first, first), first
     if any(len(s) != len(first) or s[1:] != first[1:] for s in shapes) or not first:
         raise InvalidArchitecture(f"at {path or 'root'}: concat expects branches equal but for "
                                   f"the channel axis, found {shapes}")
     out = (sum(s[0] for s in shapes), *first[1:])
-    return Node("cat", "cat(1)", "merge", path, first, out, (1,)), out
-
+    return make_node("cat", "cat(1)", "merge", path, first, out, (1,)), out
 
 
 # -- modules --------------------------------------------------------------------------------------
