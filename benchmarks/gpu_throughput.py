@@ -34,8 +34,8 @@ from workbench.devices import (  # noqa: E402
     select_precision,
     synchronize,
 )
-from workbench.executors import ProcessExecutor  # noqa: E402
-from workbench.gpu import GpuSampler, plan_slots  # noqa: E402
+from workbench.executors import ProcessExecutor, plan_slots  # noqa: E402
+from workbench.gpu import GpuSampler  # noqa: E402
 from workbench.jobs import Job  # noqa: E402
 from workbench.metrics import count_flops  # noqa: E402
 from workbench.spaces import get_space  # noqa: E402

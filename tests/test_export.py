@@ -24,8 +24,14 @@ from torch import nn
 from workbench import ops
 from workbench.compiler import compile_model
 from workbench.errors import InvalidArchitecture, WorkbenchError
-from workbench.export import build_model, export, export_bytes, load_weights
-from workbench.export_source import UnsupportedExport, to_python_source
+from workbench.export import (
+    UnsupportedExport,
+    build_model,
+    export,
+    export_bytes,
+    load_weights,
+    to_python_source,
+)
 from workbench.spaces import from_json, get_space, list_spaces
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -335,6 +341,26 @@ def test_svg(tmp_path):
         pytest.skip("graphviz 'dot' is not installed")
     arch = get_space("einspace", (3, 16, 16), 10).seed("resnet18")
     assert b"<svg" in export(arch, "svg", tmp_path / "a.svg").read_bytes()
+
+
+def test_one_format_table_feeds_names_suffixes_weights_and_the_cli(tmp_path):
+    import dataclasses
+
+    from workbench.cli.export import FORMAT_HELP
+    from workbench.export import FORMAT_TABLE, FORMATS, SUFFIXES, WEIGHTED, get_format
+
+    arch = get_space("einspace", (3, 8, 8), 10).parse("sequential[computation[linear(16)], "
+                                                      "computation[relu]]")
+    assert FORMATS == tuple(FORMAT_TABLE) and FORMAT_HELP == " | ".join(FORMATS)
+    assert dict(SUFFIXES) == {n: f.suffix for n, f in FORMAT_TABLE.items()}
+    assert WEIGHTED == {"torchscript", "pt2", "onnx", "weights"}
+    assert len(set(SUFFIXES.values())) == len(FORMATS)  # a suffix names its format
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        get_format("json").suffix = ".txt"  # type: ignore[misc]
+    # a weighted format's bytes follow the seed; the others do not hold weights
+    for fmt in ("weights", "py"):
+        a, b = (export_bytes(arch, fmt, seed=s) for s in (0, 1))
+        assert (a != b) == get_format(fmt).weighted, fmt
 
 
 def test_export_bytes_json_needs_no_model():

@@ -17,8 +17,8 @@ import torch
 
 from workbench import trainer
 from workbench.errors import ConfigError
-from workbench.executors import ProcessExecutor, make_executor
-from workbench.gpu import is_oom_error, plan_slots
+from workbench.executors import Executor, ProcessExecutor, make_executor, plan_slots
+from workbench.gpu import is_oom_error
 from workbench.jobs import Job
 from workbench.spaces import get_space
 from workbench.tasks import get_task
@@ -113,6 +113,7 @@ def test_plan_slots_cpu_gpu_and_errors():
 def test_executor_slots_follow_the_plan_and_options_are_checked():
     ex = ProcessExecutor(4, devices=["cpu"], trials_per_gpu=3)  # trials_per_gpu wins over workers
     assert ex.slots == 3 and ex.devices == ["cpu"] * 3 and ex.free_slots() == 3
+    assert isinstance(ex, Executor) and isinstance(make_executor("inline"), Executor)
     assert make_executor("process", workers=2, devices=["cpu"]).devices == ["cpu", "cpu"]
     with pytest.raises(ConfigError, match="CPU devices only"):
         ProcessExecutor(1, devices=["cuda:0"], memory_limit_mb=256)

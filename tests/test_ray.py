@@ -213,8 +213,7 @@ def test_driver_killed_then_resumed_on_the_cluster(cluster, tmp_path):
 _LOCAL = """
 import json, ray, sys
 from storage import Storage
-from workbench.executors import ExecutorError
-from workbench.ray_executor import RayExecutor
+from workbench.executors import ExecutorError, RayExecutor
 from workbench.study import StudyConfig, create_study, run_study
 try:
     RayExecutor(workers=1, gpus_per_trial=64)

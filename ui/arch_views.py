@@ -235,21 +235,21 @@ def lineage_view(storage, name: str, number: int, *, view: str = "dataflow",
 
 # -- exports -------------------------------------------------------------------------------------
 def export_formats() -> tuple[str, ...]:
-    from workbench.export import FORMATS
+    from workbench.export import FORMAT_TABLE
 
-    return FORMATS
+    return tuple(FORMAT_TABLE)
 
 
 def export_file(arch: Architecture, fmt: str, out_dir: str | Path, stem: str, *,
                 seed: int = 0, weights: bytes | None = None,
                 metrics: dict[str, Any] | None = None) -> Path:
     """Write ``arch`` as ``fmt`` into ``out_dir``; trained ``weights`` (safetensors) when given."""
-    from workbench.export import SUFFIXES, check_format, export, weights_from_bytes
+    from workbench.export import export, get_format, weights_from_bytes
 
-    check_format(fmt)
+    suffix = get_format(fmt).suffix
     state = weights_from_bytes(weights, f"{stem} weights") if weights else None
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
-    path = Path(out_dir) / f"{safe}{SUFFIXES[fmt]}"
+    path = Path(out_dir) / f"{safe}{suffix}"
     return export(arch, fmt, path, seed=seed, state_dict=state, metrics=metrics)
 
 

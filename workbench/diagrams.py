@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from workbench.architecture import Architecture, Node
-from workbench.errors import ConfigError, WorkbenchError
+from workbench.errors import ConfigError, DiagramError
 
 DEFAULT_DEPTH = 3
 RENDER_TIMEOUT_S = 60.0
@@ -96,10 +96,6 @@ _NO_PARAMS = frozenset(("relu", "gelu", "tanh", "sigmoid", "elu", "leaky_relu", 
                         "dot_product", "scaled_dot_product", "permute", "im2col", "col2im",
                         "flatten", "dropout", "maxpool", "avgpool", "max_pool", "avg_pool",
                         "zero", "none", "skip"))
-
-
-class DiagramError(WorkbenchError, RuntimeError):
-    """Rendering failed: ``dot`` missing, timed out, or rejected the graph."""
 
 
 def category(node: Node) -> str:

@@ -1,10 +1,38 @@
-"""Error types. Every user-facing error says what was expected, what was found, and where.
+"""Every error class of the workbench. Each user-facing error says what was expected, what was
+found, and where.
 
 Each subclass also inherits the matching builtin, so ``except ValueError`` keeps working for
-callers who do not know about the workbench.
+callers who do not know about the workbench. The storage layer has its own small hierarchy
+(``storage`` imports nothing of ours); its errors that users catch are re-exported here, loaded on
+first use so that importing this module stays free of SQLAlchemy.
+
+>>> issubclass(ExecutorError, WorkbenchError) and issubclass(ExecutorError, RuntimeError)
+True
+>>> from workbench.errors import StorageError, NotFoundError
+>>> issubclass(NotFoundError, StorageError) and issubclass(NotFoundError, KeyError)
+True
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# storage's errors users catch: re-exported lazily (``import storage.errors`` imports the
+# ``storage`` package, and with it SQLAlchemy: half a second a CLI call should not pay).
+_STORAGE_ERRORS = ("StorageError", "NotFoundError", "StorageUnavailable", "ConflictError")
+
+__all__ = ["WorkbenchError", "GrammarError", "ParseError", "InvalidArchitecture",
+           "DerivationFailed", "NotFound", "ConfigError", "TrialError", "ExecutorError",
+           "UnsupportedExport", "DiagramError", *_STORAGE_ERRORS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STORAGE_ERRORS:
+        value = getattr(importlib.import_module("storage.errors"), name)
+        globals()[name] = value  # once loaded, a plain module attribute
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class WorkbenchError(Exception):
@@ -57,3 +85,15 @@ class ConfigError(WorkbenchError, ValueError):
 
 class TrialError(WorkbenchError, RuntimeError):
     """Training a candidate failed (NaN, out of memory, time-out, shape error)."""
+
+
+class ExecutorError(WorkbenchError, RuntimeError):
+    """The executor itself cannot run (workers do not start, cluster unreachable)."""
+
+
+class UnsupportedExport(WorkbenchError, ValueError):
+    """An export format cannot represent this architecture (the message says why)."""
+
+
+class DiagramError(WorkbenchError, RuntimeError):
+    """Rendering failed: ``dot`` missing, timed out, or rejected the graph."""

@@ -1,17 +1,13 @@
-"""Keeping a GPU busy with small candidates: slot planning, memory estimates, NVML sampling.
+"""What a GPU can hold and how busy it is: free memory (NVML), a trial's memory estimate, how
+many trials fit on a device, out-of-memory errors recognised, utilisation sampling.
 
-A *slot* is one worker process pinned to one device; several slots on one GPU run several trials
-at once (small candidates leave most of a GPU idle). :func:`plan_slots` turns devices and
-``trials_per_gpu`` into the slot list the process executor starts.
+The process pool plans its slots from these (:func:`workbench.executors.process.plan_slots`:
+``trials_per_gpu`` slots per device, ``"auto"`` from :func:`auto_trials_per_gpu`).
 
->>> plan_slots(["cpu"], 2)
-['cpu', 'cpu']
->>> plan_slots(["cuda:0", "cuda:1"], 2, check=False)  # round-robin: few workers still spread out
-['cuda:0', 'cuda:1', 'cuda:0', 'cuda:1']
->>> plan_slots(["cpu"], 0)
-Traceback (most recent call last):
-...
-workbench.errors.ConfigError: --trials-per-gpu: expected an integer >= 1 or 'auto', found 0
+>>> auto_trials_per_gpu("cuda:0", free_mb=4096)  # (0.85 x 4096) // (1024 + 512) MiB
+2
+>>> is_oom_error("CUDA out of memory. Tried to allocate 2.00 GiB")
+True
 """
 
 from __future__ import annotations
@@ -20,8 +16,7 @@ import ctypes
 import logging
 import threading
 import time
-
-from workbench.errors import ConfigError
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -31,61 +26,18 @@ CONTEXT_MB = 512.0  # a CUDA context (+ cuBLAS/cuDNN workspaces) per worker proc
 FREE_FRACTION = 0.85  # of the free memory planned for: allocator fragmentation needs slack
 OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "memoryerror")
 
-__all__ = ["plan_slots", "auto_trials_per_gpu", "free_memory_mb", "estimate_trial_memory_mb",
-           "is_oom_error", "GpuSampler"]
+__all__ = ["auto_trials_per_gpu", "free_memory_mb", "estimate_trial_memory_mb", "is_oom_error",
+           "GpuSampler"]
 
 
-def _parse_k(trials_per_gpu) -> int | str:
-    if trials_per_gpu == "auto":
-        return "auto"
-    ok = isinstance(trials_per_gpu, int) and not isinstance(trials_per_gpu, bool)
-    if isinstance(trials_per_gpu, str) and trials_per_gpu.strip().isdigit():
-        trials_per_gpu, ok = int(trials_per_gpu), True
-    if not ok or trials_per_gpu < 1:
-        raise ConfigError(f"--trials-per-gpu: expected an integer >= 1 or 'auto', "
-                          f"found {trials_per_gpu!r}")
-    return trials_per_gpu
+def __getattr__(name: str) -> Any:
+    # plan_slots moved to the process pool that uses it; ``from workbench.gpu import plan_slots``
+    # keeps working (imported on use: the pool itself imports this module)
+    if name == "plan_slots":
+        from workbench.executors.process import plan_slots
 
-
-def _default_devices() -> list[str]:
-    import torch
-
-    if torch.cuda.is_available():
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return ["cpu"]
-
-
-def plan_slots(devices: list[str] | None, trials_per_gpu: int | str = 1, *,
-               trial_mb: float | None = None, check: bool = True) -> list[str]:
-    """One device name per worker slot: ``trials_per_gpu`` slots per listed device.
-
-    ``devices``: e.g. ``["cuda:0", "cuda:1"]``; None/empty or ``["auto"]`` means every visible GPU,
-    or ``["cpu"]`` on a machine without one. ``trials_per_gpu``: an integer, or ``"auto"`` (per
-    GPU from its free memory and ``trial_mb``, see :func:`auto_trials_per_gpu`; 1 on CPU, where
-    the cores, not the memory, are what parallel trials share). Slots are ordered round-robin over
-    the devices. ``check=False`` skips the availability check of CUDA devices (for planning on a
-    machine other than the one that runs them).
-    """
-    k = _parse_k(trials_per_gpu)
-    names = [str(d).strip().lower() for d in devices or []]
-    if not names or names == ["auto"]:
-        names = _default_devices()
-    if check:
-        from workbench.devices import device_name, select_device
-
-        names = [device_name(select_device(n)) for n in names]  # cuda -> cuda:0; bad -> error
-    per_device = []
-    for name in names:
-        if k != "auto":
-            per_device.append(k)
-        elif name.startswith("cuda"):
-            per_device.append(auto_trials_per_gpu(name, trial_mb))
-        else:
-            per_device.append(1)
-    slots = []
-    for round_ in range(max(per_device)):
-        slots += [n for n, count in zip(names, per_device) if round_ < count]
-    return slots
+        return plan_slots
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def auto_trials_per_gpu(device: str, trial_mb: float | None = None, *,

@@ -364,9 +364,8 @@ class StudyRunner:
 
     def run(self) -> Summary:
         """Take the study's lease (a second live driver is refused), recover, run the loop."""
-        from workbench.lease import DriverLease
-
         from workbench.jobs import sigint_watch
+        from workbench.lease import DriverLease
 
         with DriverLease(self.storage, self.name) as lease, sigint_watch():
             self.lease = lease

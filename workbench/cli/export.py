@@ -17,8 +17,9 @@ import typer
 from workbench.cli import app
 from workbench.cli.common import CLASSES, INPUT, SPACE, STORAGE, parse_shape
 from workbench.errors import ConfigError, InvalidArchitecture, WorkbenchError
+from workbench.export import FORMATS  # names from the format table (no torch at import)
 
-FORMAT_HELP = "json | py | torchscript | pt2 | onnx | weights | svg"
+FORMAT_HELP = " | ".join(FORMATS)
 
 
 @app.command("export")
@@ -52,7 +53,7 @@ def export_cmd(
     if study is not None:
         assert trial is not None
         a, state, metrics = _from_storage(storage, study, trial)
-        if state is None and fmt in ex.WEIGHTED:
+        if state is None and ex.get_format(fmt).weighted:
             typer.echo(f"note: study {study!r} trial {trial} has no stored weights; exporting "
                        f"weights initialised from --seed {seed}", err=True)
     else:

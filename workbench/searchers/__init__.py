@@ -19,8 +19,8 @@ SEARCHERS: dict[str, str] = {
     "gp": "workbench.searchers.bayes:GP",
     "nsga2": "workbench.searchers.bayes:NSGA2",
     "nevergrad": "workbench.searchers.nevergrad_search:Nevergrad",
-    "sha": "workbench.multifidelity:SuccessiveHalving",
-    "hyperband": "workbench.multifidelity:Hyperband",
+    "sha": "workbench.searchers.multifidelity:SuccessiveHalving",
+    "hyperband": "workbench.searchers.multifidelity:Hyperband",
 }
 
 

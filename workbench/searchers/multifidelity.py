@@ -65,7 +65,8 @@ class SuccessiveHalving(Searcher):
                "any base searcher.")
     options = {
         "base": Option("random", "Searcher that proposes new architectures.", str),
-        "base_options": Option("", "Options of the base searcher: 'key=value,key=value'.", str),
+        "base_options": Option("", "Options of the base searcher as 'key=value,key=value' (e.g. "
+                                   "'population=10,sample_size=3'); empty: its defaults.", str),
         "min_epochs": Option(1, "Epochs at the lowest rung.", int),
         "max_epochs": Option(27, "Epochs at the highest rung.", int),
         "eta": Option(3, "Promotion factor: the top 1/eta move up with eta times the epochs.", int),

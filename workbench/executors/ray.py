@@ -1,7 +1,6 @@
 """Trials as Ray tasks on a cluster (or on a local Ray instance started for the study).
 
-The executor has the same interface as the local ones (``free_slots``, ``submit``, ``wait``,
-``running``, ``shutdown``). Each trial is one Ray task running :func:`workbench.jobs.run_job`; the
+The executor has the same interface as the local ones (:class:`~workbench.executors.base.Executor`). Each trial is one Ray task running :func:`workbench.jobs.run_job`; the
 task sends back an :class:`~workbench.jobs.Outcome` and the driver alone writes the database, so a
 SQLite file works as long as the driver runs on one machine.
 
@@ -29,8 +28,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.errors import ConfigError
-from workbench.executors import ExecutorError
+from storage.records import TrialState
+from workbench.errors import ConfigError, ExecutorError
 from workbench.jobs import Job, Outcome, run_job, worker_name
 
 log = logging.getLogger(__name__)
@@ -158,6 +157,9 @@ class RayExecutor:
         log.warning("ray executor: %s; trials wait until the cluster grows", msg)
 
     # -- the executor interface ----------------------------------------------------------------
+    def start(self) -> None:
+        """Nothing to start: Ray is connected in ``__init__`` and starts its workers itself."""
+
     def free_slots(self) -> int:
         return self.slots - len(self._trials)
 
@@ -220,8 +222,9 @@ class RayExecutor:
             self._trials.remove(trial)
             log.info("trial %d timed out after %gs on %s", trial.job.number, self.timeout,
                      trial.worker)
-            out.append((trial.job, Outcome("failed", error=f"timed out after {self.timeout:g}s "
-                                                            f"(Ray task cancelled)",
+            out.append((trial.job, Outcome(TrialState.FAILED,
+                                           error=f"timed out after {self.timeout:g}s "
+                                                 f"(Ray task cancelled)",
                                            worker=trial.worker, duration_s=now - trial.started)))
         return out
 
@@ -267,7 +270,7 @@ class RayExecutor:
         return self._failed(trial, f"worker died {n} time{'s' if n > 1 else ''}: {reason}")
 
     def _failed(self, trial: _Trial, error: str) -> Outcome:
-        return Outcome("failed", error=error, worker=trial.worker,
+        return Outcome(TrialState.FAILED, error=error, worker=trial.worker,
                        duration_s=time.monotonic() - trial.submitted)
 
     def _cancel(self, trial: _Trial) -> None:
@@ -325,3 +328,19 @@ def _cause(exc: BaseException) -> str:
         return f"{type(cause).__name__}: {_first_line(cause)}"
     lines = [ln for ln in str(exc).splitlines() if ln.strip()]
     return lines[-1].strip() if lines else type(exc).__name__
+
+
+def make(*, workers: int = 1, timeout: float | None = None,
+         trials_per_gpu: int | str | None = None, **ray_options) -> RayExecutor:
+    """The registry's factory: ``trials_per_gpu=K`` asks Ray for ``1/K`` GPU per trial unless
+    ``gpus_per_trial`` is given; device lists and memory caps are the local pool's options."""
+    from workbench.executors.process import parse_trials_per_gpu
+
+    for local in ("devices", "trial_mb", "memory_limit_mb"):
+        ray_options.pop(local, None)
+    if trials_per_gpu is not None:
+        if trials_per_gpu == "auto":
+            raise ConfigError("--trials-per-gpu: expected an integer with the ray executor "
+                              "(Ray places trials by gpus_per_trial), found 'auto'")
+        ray_options.setdefault("gpus_per_trial", 1 / parse_trials_per_gpu(trials_per_gpu))
+    return RayExecutor(workers=workers, timeout=timeout, **ray_options)

@@ -1,13 +1,19 @@
-"""Executors run jobs and hand back outcomes; they share one small interface:
+"""The local process pool (the default executor): persistent worker processes, one job each.
 
-``free_slots()``, ``submit(job)``, ``wait(timeout) -> [(job, outcome)]``, ``shutdown()``.
+Crash isolation (a dying candidate kills only its worker, which is replaced), a per-trial
+time-out (the worker is killed), data loaded once per worker, an optional address-space cap per
+worker, and slots pinned to devices: :func:`plan_slots` turns devices and ``trials_per_gpu`` into
+one device per slot (several slots on one GPU run several small trials at once), and an
+out-of-memory trial on a shared device is retried once alone on it.
 
-* :class:`InlineExecutor` — in the driver process (debugging; a crash takes the driver down).
-* :class:`ProcessExecutor` — persistent local worker processes (the default): crash isolation,
-  per-trial time-out (the worker is killed and replaced), data loaded once per worker, slots
-  pinned to devices (``trials_per_gpu`` slots per GPU, see :func:`workbench.gpu.plan_slots`),
-  an out-of-memory trial retried once alone on its device.
-* ``workbench.ray_executor.RayExecutor`` — trials as Ray tasks on a cluster.
+>>> plan_slots(["cpu"], 2)
+['cpu', 'cpu']
+>>> plan_slots(["cuda:0", "cuda:1"], 2, check=False)  # round-robin: few workers still spread out
+['cuda:0', 'cuda:1', 'cuda:0', 'cuda:1']
+>>> plan_slots(["cpu"], 0)
+Traceback (most recent call last):
+...
+workbench.errors.ConfigError: --trials-per-gpu: expected an integer >= 1 or 'auto', found 0
 """
 
 from __future__ import annotations
@@ -20,46 +26,76 @@ import time
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 
-from workbench.errors import ConfigError, WorkbenchError
-from workbench.gpu import is_oom_error, plan_slots
+from storage.records import TrialState
+from workbench.errors import ConfigError, ExecutorError
+from workbench.gpu import auto_trials_per_gpu, is_oom_error
 from workbench.jobs import Job, Outcome, run_job
 
 log = logging.getLogger(__name__)
 
-
-class ExecutorError(WorkbenchError, RuntimeError):
-    """The executor itself cannot run (workers do not start, cluster unreachable)."""
+__all__ = ["ProcessExecutor", "make", "parse_trials_per_gpu", "plan_slots"]
 
 
-class InlineExecutor:
-    """Runs each job synchronously at submit time."""
+# -- slot planning -----------------------------------------------------------------------------
+def parse_trials_per_gpu(trials_per_gpu: int | str) -> int | str:
+    """An integer >= 1 (also given as text, as the CLI passes it) or ``"auto"``.
 
-    name = "inline"
-
-    def __init__(self, device: str | None = None):
-        self.slots = 1
-        self.device = device
-        self._done: list[tuple[Job, Outcome]] = []
-
-    def free_slots(self) -> int:
-        return 0 if self._done else 1
-
-    def submit(self, job: Job) -> None:
-        if self.device:
-            job = replace(job, device=self.device)
-        self._done.append((job, run_job(job)))
-
-    def wait(self, timeout: float | None = None) -> list[tuple[Job, Outcome]]:
-        done, self._done = self._done, []
-        return done
-
-    def running(self) -> list[Job]:
-        return [j for j, _ in self._done]
-
-    def shutdown(self) -> None:
-        self._done = []
+    >>> parse_trials_per_gpu("4"), parse_trials_per_gpu("auto")
+    (4, 'auto')
+    """
+    if trials_per_gpu == "auto":
+        return "auto"
+    ok = isinstance(trials_per_gpu, int) and not isinstance(trials_per_gpu, bool)
+    if isinstance(trials_per_gpu, str) and trials_per_gpu.strip().isdigit():
+        trials_per_gpu, ok = int(trials_per_gpu), True
+    if not ok or trials_per_gpu < 1:
+        raise ConfigError(f"--trials-per-gpu: expected an integer >= 1 or 'auto', "
+                          f"found {trials_per_gpu!r}")
+    return trials_per_gpu
 
 
+def _default_devices() -> list[str]:
+    import torch
+
+    if torch.cuda.is_available():
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return ["cpu"]
+
+
+def plan_slots(devices: list[str] | None, trials_per_gpu: int | str = 1, *,
+               trial_mb: float | None = None, check: bool = True) -> list[str]:
+    """One device name per worker slot: ``trials_per_gpu`` slots per listed device.
+
+    ``devices``: e.g. ``["cuda:0", "cuda:1"]``; None/empty or ``["auto"]`` means every visible GPU,
+    or ``["cpu"]`` on a machine without one. ``trials_per_gpu``: an integer, or ``"auto"`` (per
+    GPU from its free memory and ``trial_mb``, see :func:`workbench.gpu.auto_trials_per_gpu`; 1 on
+    CPU, where the cores, not the memory, are what parallel trials share). Slots are ordered
+    round-robin over the devices. ``check=False`` skips the availability check of CUDA devices
+    (for planning on a machine other than the one that runs them).
+    """
+    k = parse_trials_per_gpu(trials_per_gpu)
+    names = [str(d).strip().lower() for d in devices or []]
+    if not names or names == ["auto"]:
+        names = _default_devices()
+    if check:
+        from workbench.devices import device_name, select_device
+
+        names = [device_name(select_device(n)) for n in names]  # cuda -> cuda:0; bad -> error
+    per_device = []
+    for name in names:
+        if k != "auto":
+            per_device.append(k)
+        elif name.startswith("cuda"):
+            per_device.append(auto_trials_per_gpu(name, trial_mb))
+        else:
+            per_device.append(1)
+    slots = []
+    for round_ in range(max(per_device)):
+        slots += [n for n, count in zip(names, per_device) if round_ < count]
+    return slots
+
+
+# -- workers -----------------------------------------------------------------------------------
 def _worker_main(conn: Connection, device: str | None, threads: int,
                  memory_limit_mb: float | None = None) -> None:
     """Worker process: receive jobs, send outcomes, until told to stop (None)."""
@@ -265,7 +301,7 @@ class ProcessExecutor:
     def _finish(self, slot: _Slot, job: Job, outcome: Outcome) -> tuple[Job, Outcome] | None:
         """Retry bookkeeping for one finished job: None when it is held back for a retry."""
         key = (job.study, job.number)
-        oom = outcome.state == "failed" and is_oom_error(outcome.error)
+        oom = outcome.state == TrialState.FAILED and is_oom_error(outcome.error)
         if key in self._retrying:
             first = self._retrying.pop(key)
             metrics = {**outcome.metrics, "retried_alone": True, "first_error": first}
@@ -306,7 +342,7 @@ class ProcessExecutor:
                 slot.kill()
                 slot.job = None
                 done.append((slot, job, Outcome(
-                    "failed", error=f"timed out after {self.timeout:g}s (worker killed)",
+                    TrialState.FAILED, error=f"timed out after {self.timeout:g}s (worker killed)",
                     worker=f"slot{slot.index}", duration_s=now - slot.started)))
         results = [r for r in (self._finish(*d) for d in done) if r is not None]
         self._dispatch_held()  # a device may have just emptied: start its retry now
@@ -326,7 +362,7 @@ class ProcessExecutor:
         why = (f"killed by signal {-code}" if code is not None and code < 0
                else f"exit code {code}")
         hint = " (out of memory?)" if code in (-9, 137) else ""
-        return job, Outcome("failed", error=f"worker process died mid-trial: {why}{hint}",
+        return job, Outcome(TrialState.FAILED, error=f"worker process died mid-trial: {why}{hint}",
                             worker=f"slot{slot.index}", duration_s=time.monotonic() - slot.started)
 
     def shutdown(self) -> None:
@@ -342,30 +378,10 @@ class ProcessExecutor:
             slot.kill()
 
 
-def make_executor(kind: str, *, workers: int = 1, timeout: float | None = None,
-                  devices: list[str] | None = None, trials_per_gpu: int | str | None = None,
-                  trial_mb: float | None = None, memory_limit_mb: float | None = None,
-                  **ray_options):
-    """``inline`` | ``process`` | ``ray``.
-
-    ``trials_per_gpu`` (process): slots per device, an integer or ``"auto"`` (overrides
-    ``workers``); for Ray an integer K becomes ``gpus_per_trial=1/K`` unless that is given.
-    """
-    if kind == "inline":
-        return InlineExecutor(devices[0] if devices else None)
-    if kind == "process":
-        return ProcessExecutor(workers, timeout=timeout, devices=devices,
-                               trials_per_gpu=trials_per_gpu, trial_mb=trial_mb,
-                               memory_limit_mb=memory_limit_mb)
-    if kind == "ray":
-        if trials_per_gpu is not None:
-            if trials_per_gpu == "auto":
-                raise ConfigError("--trials-per-gpu: expected an integer with the ray executor "
-                                  "(Ray places trials by gpus_per_trial), found 'auto'")
-            from workbench.gpu import _parse_k
-
-            ray_options.setdefault("gpus_per_trial", 1 / _parse_k(trials_per_gpu))
-        from workbench.ray_executor import RayExecutor
-
-        return RayExecutor(workers=workers, timeout=timeout, **ray_options)
-    raise ConfigError(f"--executor: expected inline, process or ray, found {kind!r}")
+def make(*, workers: int = 1, timeout: float | None = None, devices: list[str] | None = None,
+         trials_per_gpu: int | str | None = None, trial_mb: float | None = None,
+         memory_limit_mb: float | None = None, **_ray_options) -> ProcessExecutor:
+    """The registry's factory (Ray's options do not apply to a local pool)."""
+    return ProcessExecutor(workers, timeout=timeout, devices=devices,
+                           trials_per_gpu=trials_per_gpu, trial_mb=trial_mb,
+                           memory_limit_mb=memory_limit_mb)

@@ -1,5 +1,6 @@
-"""Export a discovered architecture: JSON, standalone PyTorch source, TorchScript, torch.export,
-ONNX, weights (safetensors) and diagrams.
+"""The export formats: one frozen :class:`Format` per format in :data:`FORMAT_TABLE` (name, file
+suffix, what it needs, description, whether it carries weights, the function making its bytes),
+and :func:`export` / :func:`export_bytes` over it.
 
 Every format that carries weights is made from one model, ``compile_model(arch, seed=seed)`` with
 ``state_dict`` loaded over it when given, so two exports of one architecture agree with each other
@@ -7,22 +8,23 @@ and across runs. Models are exported in eval mode (BatchNorm uses its running st
 
 * ``json`` -- :meth:`Architecture.to_dict` plus ``metrics``/``seed``: loads back with
   :func:`workbench.architecture.from_json`, ``workbench info FILE.json`` and as a seed.
-* ``py`` -- :func:`to_python_source`: one file importing only torch, state_dict keys as compiled.
+* ``py`` -- :func:`workbench.export.source.to_python_source`: one file importing only torch,
+  state_dict keys as compiled.
 * ``torchscript`` -- ``torch.jit.trace``: the networks have no data-dependent control flow, so a
   trace is exact, and it covers every module (scripting would need type-annotated ops).
 * ``pt2`` -- ``torch.export.export`` + ``torch.export.save``, batch dimension dynamic.
 * ``onnx`` -- the dynamo exporter (opset 18), falling back to the TorchScript-based exporter.
-* ``weights`` -- the state_dict as safetensors (:func:`load_weights` reads it back).
+* ``weights`` -- the state_dict as safetensors (:func:`~workbench.export.files.load_weights`).
 * ``svg`` -- the diagram from :mod:`workbench.diagrams`.
 
->>> import json, tempfile, pathlib
->>> from workbench.spaces import get_space
->>> arch = get_space("einspace", (3, 8, 8), 10).parse(
-...     "sequential[computation[linear(16)], computation[relu]]")
->>> with tempfile.TemporaryDirectory() as tmp:
-...     path = export(arch, "weights", pathlib.Path(tmp) / "w.safetensors", seed=3)
-...     sorted(load_weights(path))
-['backbone.0.bias', 'backbone.0.weight', 'head.fc.bias', 'head.fc.weight']
+>>> [f.name for f in FORMAT_TABLE.values() if f.weighted]
+['torchscript', 'pt2', 'onnx', 'weights']
+>>> get_format("onnx").suffix, get_format("onnx").extra
+('.onnx', 'export')
+>>> get_format("tflite")
+Traceback (most recent call last):
+...
+workbench.errors.ConfigError: --format: expected one of json, py, torchscript, pt2, onnx, weights, svg, found 'tflite'
 """
 
 from __future__ import annotations
@@ -32,16 +34,17 @@ import io
 import json
 import logging
 import os
-import sys
 import tempfile
-import types
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from workbench.architecture import Architecture
-from workbench.errors import ConfigError, InvalidArchitecture, NotFound, WorkbenchError
+from workbench.errors import ConfigError, InvalidArchitecture, UnsupportedExport
+from workbench.export.files import check_writable, write_atomic
 
 if TYPE_CHECKING:  # torch is imported where it is used, so the CLI checks arguments instantly
     import torch
@@ -50,31 +53,27 @@ if TYPE_CHECKING:  # torch is imported where it is used, so the CLI checks argum
 log = logging.getLogger(__name__)
 
 
-class UnsupportedExport(WorkbenchError, ValueError):
-    """An export format cannot represent this architecture (the message says why)."""
-
-FORMATS = ("json", "py", "torchscript", "pt2", "onnx", "weights", "svg")
-SUFFIXES = {"json": ".json", "py": ".py", "torchscript": ".pt", "pt2": ".pt2", "onnx": ".onnx",
-            "weights": ".safetensors", "svg": ".svg"}
-WEIGHTED = frozenset({"torchscript", "pt2", "onnx", "weights"})  # formats that carry weights
 ONNX_OPSET = 18
 EXAMPLE_BATCH = 2
 
-__all__ = ["FORMATS", "UnsupportedExport", "build_model", "check_writable", "export",
-           "export_bytes", "load_weights", "to_python_source"]
+__all__ = ["FORMATS", "FORMAT_TABLE", "Format", "SUFFIXES", "WEIGHTED", "build_model",
+           "check_format", "export", "export_bytes", "get_format"]
+
+# (arch, model on demand, seed, metrics) -> the file's bytes
+FormatWriter = Callable[[Architecture, Callable[[], "nn.Module"], int, "Mapping[str, Any] | None"],
+                        bytes]
 
 
-def to_python_source(arch: Architecture, model: nn.Module | None = None) -> str:
-    """Standalone PyTorch source for ``arch`` (see :mod:`workbench.export_source`)."""
-    from workbench.export_source import to_python_source as generate
+@dataclass(frozen=True)
+class Format:
+    """One export format: everything the library, the CLI and the UI know about it."""
 
-    return generate(arch, model)
-
-
-def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, found {fmt!r}")
-    return fmt
+    name: str  # --format value
+    suffix: str  # file suffix, with the dot
+    description: str  # what the file is and what loads it back
+    write: FormatWriter  # makes the file's bytes
+    weighted: bool = False  # carries weights (trained ones when given, else from the seed)
+    extra: str | None = None  # the install extra it needs: pip install 'nas-workbench[extra]'
 
 
 def build_model(arch: Architecture, *, seed: int = 0,
@@ -97,63 +96,6 @@ def build_model(arch: Architecture, *, seed: int = 0,
                 f"{len(wrong)} of the wrong shape)")
         model.load_state_dict(dict(state_dict), strict=True)
     return model.eval()
-
-
-def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a safetensors file written by :func:`export` (no pickle is involved)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise NotFound(f"weights: expected a safetensors file, found no file at {path}")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ConfigError(f"weights: expected a safetensors file at {path}, found unreadable "
-                          f"data ({exc})") from None
-
-
-def weights_from_bytes(data: bytes, where: str) -> dict[str, torch.Tensor]:
-    """Parse safetensors bytes (e.g. a stored artifact)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
-    try:
-        return load(data)
-    except (SafetensorError, ValueError) as exc:
-        raise ConfigError(f"{where}: expected safetensors weights, found unreadable data "
-                          f"({exc})") from None
-
-
-# -- writing --------------------------------------------------------------------------------------
-def check_writable(out_path: str | os.PathLike) -> Path:
-    """Fail early (before any export work) when ``out_path`` cannot be written."""
-    path = Path(out_path)
-    if path.is_dir():
-        raise ConfigError(f"--out: expected a file path, found a directory at {path}")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ConfigError(f"--out: expected a writable location, found {path} "
-                          f"({parent} is not a writable directory)")
-    return path
-
-
-def _write(path: Path, data: bytes) -> Path:
-    """Write atomically (temporary file + rename), so a failed export leaves no partial file."""
-    check_writable(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ConfigError(f"--out: expected a writable location, found {path} "
-                          f"({exc.strerror or exc})") from None
-    return path
 
 
 @contextlib.contextmanager
@@ -200,7 +142,7 @@ def _json(arch: Architecture, model: Callable[[], nn.Module], seed: int,
 
 
 def _py(arch: Architecture, model: Callable[[], nn.Module], seed: int, metrics: Any) -> bytes:
-    from workbench.export_source import check_source
+    from workbench.export.source import check_source, to_python_source
 
     m = model()
     source = to_python_source(arch, m)
@@ -304,15 +246,49 @@ def _svg(arch: Architecture, model: Any, seed: int, metrics: Any) -> bytes:
     return diagrams.render(arch, fmt="svg")
 
 
-_WRITERS = {"json": _json, "py": _py, "torchscript": _torchscript, "pt2": _pt2, "onnx": _onnx,
-            "weights": _weights, "svg": _svg}
+FORMAT_TABLE: Mapping[str, Format] = MappingProxyType({f.name: f for f in (
+    Format("json", ".json", "Architecture.to_dict() + seed (+ metrics); loads with from_json and "
+           "`workbench info FILE.json`", _json),
+    Format("py", ".py", "standalone PyTorch source importing only torch; Network() takes the "
+           "exported weights with strict=True", _py),
+    Format("torchscript", ".pt", "torch.jit.trace of the model; torch.jit.load", _torchscript,
+           weighted=True),
+    Format("pt2", ".pt2", "torch.export.export + torch.export.save, dynamic batch; "
+           "torch.export.load(path).module()", _pt2, weighted=True),
+    Format("onnx", ".onnx", f"ONNX opset {ONNX_OPSET} (dynamo exporter, TorchScript exporter as "
+           f"fallback), checked by onnx.checker; onnxruntime.InferenceSession", _onnx,
+           weighted=True, extra="export"),
+    Format("weights", ".safetensors", "the compiled model's state_dict as safetensors; "
+           "workbench.export.load_weights", _weights, weighted=True),
+    Format("svg", ".svg", "the circuit diagram (workbench.diagrams; needs graphviz's dot on the "
+           "PATH)", _svg),
+)})
+
+# Views of the table under the names callers have always imported.
+FORMATS: tuple[str, ...] = tuple(FORMAT_TABLE)
+SUFFIXES: Mapping[str, str] = MappingProxyType({f.name: f.suffix for f in FORMAT_TABLE.values()})
+WEIGHTED: frozenset[str] = frozenset(f.name for f in FORMAT_TABLE.values() if f.weighted)
+
+
+def get_format(fmt: str) -> Format:
+    """The :class:`Format` named ``fmt``; a :class:`~workbench.errors.ConfigError` otherwise."""
+    try:
+        return FORMAT_TABLE[fmt]
+    except (KeyError, TypeError):
+        raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, "
+                          f"found {fmt!r}") from None
+
+
+def check_format(fmt: str) -> str:
+    """``fmt`` when it names a format (see :func:`get_format`)."""
+    return get_format(fmt).name
 
 
 def export_bytes(arch: Architecture, fmt: str, *, seed: int = 0,
                  state_dict: Mapping[str, torch.Tensor] | None = None,
                  metrics: Mapping[str, Any] | None = None) -> bytes:
     """The exported file's content (see :func:`export`)."""
-    check_format(fmt)
+    form = get_format(fmt)
     cache: list[nn.Module] = []
 
     def model() -> nn.Module:  # compiled on demand: json and svg need no weights
@@ -320,7 +296,7 @@ def export_bytes(arch: Architecture, fmt: str, *, seed: int = 0,
             cache.append(build_model(arch, seed=seed, state_dict=state_dict))
         return cache[0]
 
-    return _WRITERS[fmt](arch, model, seed, metrics)
+    return form.write(arch, model, seed, metrics)
 
 
 def export(arch: Architecture, fmt: str, out_path: str | os.PathLike, *, seed: int = 0,
@@ -329,22 +305,12 @@ def export(arch: Architecture, fmt: str, out_path: str | os.PathLike, *, seed: i
     """Write ``arch`` as ``fmt`` (one of :data:`FORMATS`) to ``out_path`` and return the path.
 
     Weights are ``state_dict`` (trained, loaded strictly) or else initialised from ``seed``.
-    ``metrics`` are recorded in the JSON form. Raises :class:`UnsupportedExport` when a format
-    cannot represent the architecture, :class:`~workbench.errors.ConfigError` for a bad format or
-    an unwritable path -- before any work is done.
+    ``metrics`` are recorded in the JSON form. Raises
+    :class:`~workbench.errors.UnsupportedExport` when a format cannot represent the
+    architecture, :class:`~workbench.errors.ConfigError` for a bad format or an unwritable path --
+    before any work is done.
     """
     check_format(fmt)
     path = check_writable(out_path)
     data = export_bytes(arch, fmt, seed=seed, state_dict=state_dict, metrics=metrics)
-    return _write(path, data)
-
-
-# ``wb.export(arch, fmt, out)`` (the public API) and this module share a name: importing the
-# submodule sets ``workbench.export`` to the module, so the module itself answers the call.
-class _CallableModule(types.ModuleType):
-    def __call__(self, arch: Architecture, fmt: str, out_path: str | os.PathLike,
-                 **kwargs: Any) -> Path:
-        return export(arch, fmt, out_path, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+    return write_atomic(path, data)

@@ -32,43 +32,29 @@ from __future__ import annotations
 import inspect
 import keyword
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from workbench import ops
 from workbench.architecture import Architecture
-from workbench.errors import InvalidArchitecture
-from workbench.export import UnsupportedExport
-
-Var = str | list[str]  # the variable(s) holding a tensor or a list of tensors in ``forward``
-
-
-@dataclass
-class _Writer:
-    """State of one generation: forward lines, traced shapes and the helpers the file needs."""
-
-    shapes: dict[int, object]
-    inputs: dict[int, tuple[int, ...]]
-    lines: list[str] = field(default_factory=list)
-    needs: set[str] = field(default_factory=set)  # "F", "PosEnc"
-    indent: str = "        "
-
-    def emit(self, code: str, module: nn.Module | None = None, label: str = "") -> None:
-        shape = self.shapes.get(id(module)) if module is not None else None
-        text = " ".join(t for t in (label, _fmt_shape(shape) if shape is not None else "") if t)
-        comment = f"  # {text}" if text else ""
-        self.lines.append(f"{self.indent}{code}{comment}")
-
-    def note(self, text: str) -> None:
-        self.lines.append(f"{self.indent}# {text}")
-
+from workbench.errors import InvalidArchitecture, UnsupportedExport
+from workbench.export.fx import emit_traced
+from workbench.export.writer import (
+    SourceWriter,
+    Var,
+    child_ref,
+    fmt_shape,
+    one,
+    parts,
+    render_file,
+)
 
 # An emitter writes the forward code of one module: (writer, module, ref, src, dst) -> output var.
 # ``ref`` is the Python expression reaching the module (``self.backbone[3]``), ``src`` the input
 # variable(s), ``dst`` the variable name to write to.
-Emitter = Callable[[_Writer, nn.Module, str, Var, str], Var]
+Emitter = Callable[[SourceWriter, nn.Module, str, Var, str], Var]
 
 
 @dataclass(frozen=True)
@@ -110,37 +96,23 @@ def _entry(module: nn.Module, where: str) -> _Entry:
             return base_entry
     if _is_torch_builtin(module) and not list(module.children()):
         return _Entry(_call, "leaf")
-    from workbench.export_fx import emit_traced
-
     return _Entry(emit_traced, "container")
 
 
 def is_known(module: nn.Module) -> bool:
     """True where a registered or built-in emitter writes ``module`` (no tracing needed)."""
-    from workbench.export_fx import emit_traced
-
     return _entry(module, "").emit is not emit_traced
+
+
+def new_writer(shapes: dict[int, object] | None = None,
+               inputs: dict[int, tuple[int, ...]] | None = None) -> SourceWriter:
+    """A :class:`~workbench.export.writer.SourceWriter` whose sub-modules are written by the
+    emitters registered here (and traced where none is)."""
+    return SourceWriter(shapes or {}, inputs or {}, dispatch=_emit, is_known=is_known)
 
 
 def _is_torch_builtin(module: nn.Module) -> bool:
     return type(module).__module__.startswith("torch.nn.modules.")
-
-
-def _fmt_shape(shape: object) -> str:
-    if isinstance(shape, list):
-        parts = {_fmt_shape(s) for s in shape}
-        return f"{len(shape)} x {parts.pop()}" if len(parts) == 1 else ", ".join(
-            _fmt_shape(s) for s in shape)
-    return "[" + ", ".join(["B", *map(str, shape)]) + "]"  # type: ignore[arg-type]
-
-
-def _ref(parent: str, name: str) -> str:
-    """Python access to a child: ``.name`` where that is safe, ``[3]`` / ``["name"]`` otherwise."""
-    if name.isdigit():
-        return f"{parent}[{name}]"
-    if name.isidentifier() and not keyword.iskeyword(name) and not hasattr(nn.Module, name):
-        return f"{parent}.{name}"
-    return f"{parent}[{name!r}]"
 
 
 def _has_state(module: nn.Module) -> bool:
@@ -148,7 +120,7 @@ def _has_state(module: nn.Module) -> bool:
 
 
 # -- construction (__init__) ------------------------------------------------------------------------
-def _construct(module: nn.Module, where: str, depth: int, w: _Writer) -> str | None:
+def _construct(module: nn.Module, where: str, depth: int, w: SourceWriter) -> str | None:
     """The expression building ``module`` in ``__init__``, or None where nothing is needed."""
     entry = _entry(module, where)
     if entry.role == "inline":
@@ -222,19 +194,12 @@ def _settings(module: nn.Module) -> dict[str, object]:
 
 
 # -- forward emitters ------------------------------------------------------------------------------
-def _emit(w: _Writer, module: nn.Module, ref: str, src: Var, dst: str, where: str) -> Var:
+def _emit(w: SourceWriter, module: nn.Module, ref: str, src: Var, dst: str, where: str) -> Var:
     return _entry(module, where).emit(w, module, ref, src, dst)
 
 
-def _one(src: Var, what: str) -> str:
-    if isinstance(src, list):
-        raise UnsupportedExport(f"format py unsupported for this architecture: {what} expects "
-                                f"one tensor, found a list of {len(src)}")
-    return src
-
-
-def _call(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    w.emit(f"{dst} = {ref}({_one(src, type(m).__name__)})", m, _label(m))
+def _call(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = {ref}({one(src, type(m).__name__)})", m, _label(m))
     return dst
 
 
@@ -256,123 +221,116 @@ def _linear_construct(m: nn.Module) -> str:
 
 
 @emitter(nn.Linear, role="leaf", construct=_linear_construct)
-def _linear(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _linear(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
     return _call(w, m, ref, src, dst)
 
 
 @emitter(nn.Identity)
-def _identity(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _identity(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
     return src
 
 
 @emitter(nn.ReLU)
-def _relu(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _relu(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
     if m.inplace:  # keep in-place semantics exactly: a clone split shares its input
-        w.emit(f"{dst} = torch.relu_({_one(src, 'relu')})", m)
+        w.emit(f"{dst} = torch.relu_({one(src, 'relu')})", m)
     else:
-        w.emit(f"{dst} = torch.relu({_one(src, 'relu')})", m)
+        w.emit(f"{dst} = torch.relu({one(src, 'relu')})", m)
     return dst
 
 
 @emitter(ops.Softmax, nn.Softmax)
-def _softmax(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    w.emit(f"{dst} = torch.softmax({_one(src, 'softmax')}, dim={m.dim})", m)
+def _softmax(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = torch.softmax({one(src, 'softmax')}, dim={m.dim})", m)
     return dst
 
 
 @emitter(nn.Flatten)
-def _flatten(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    w.emit(f"{dst} = {_one(src, 'flatten')}.flatten({m.start_dim}, {m.end_dim})", m)
+def _flatten(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = {one(src, 'flatten')}.flatten({m.start_dim}, {m.end_dim})", m)
     return dst
 
 
 @emitter(ops.Permute)
-def _permute(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    w.emit(f"{dst} = {_one(src, 'permute')}.permute{tuple(m.order)}", m)
+def _permute(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = {one(src, 'permute')}.permute{tuple(m.order)}", m)
     return dst
 
 
 @emitter(ops.Im2Col)
-def _im2col(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _im2col(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
     w.needs.add("F")
     w.note(f"im2col({m.kernel},{m.stride},{m.padding}): unfold, tokens first")
-    w.emit(f"{dst} = F.unfold({_one(src, 'im2col')}, {m.kernel}, padding={m.padding}, "
+    w.emit(f"{dst} = F.unfold({one(src, 'im2col')}, {m.kernel}, padding={m.padding}, "
            f"stride={m.stride}).transpose(1, 2)", m)
     return dst
 
 
 @emitter(ops.Col2Im)
-def _col2im(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    x = _one(src, "col2im")
+def _col2im(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    x = one(src, "col2im")
     w.note(f"col2im: tokens back onto the {m.h}x{m.w} grid")
     w.emit(f"{dst} = {x}.transpose(1, 2).reshape({x}.shape[0], {x}.shape[2], {m.h}, {m.w})", m)
     return dst
 
 
 @emitter(ops.PosEnc, role="leaf", construct=lambda m: f"PosEnc({tuple(m.pos.shape[1:])})")
-def _pos_enc(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _pos_enc(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
     w.needs.add("PosEnc")
-    w.emit(f"{dst} = {_one(src, 'pos_enc')} + {ref}.pos", m)
+    w.emit(f"{dst} = {one(src, 'pos_enc')} + {ref}.pos", m)
     return dst
 
 
 @emitter(ops.Chain, nn.Sequential, role="container")
-def _chain(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _chain(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
     cur = src
     for name, child in m.named_children():
-        cur = _emit(w, child, _ref(ref, name), cur, dst, f"{ref}.{name}")
+        cur = _emit(w, child, child_ref(ref, name), cur, dst, f"{ref}.{name}")
     return cur
 
 
-def _parts(src: Var, what: str) -> list[str]:
-    if not isinstance(src, list):
-        raise UnsupportedExport(f"format py unsupported for this architecture: {what} expects "
-                                f"a list of tensors, found one tensor")
-    return src
-
-
 @emitter(ops.Clone)
-def _clone(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    return [_one(src, "clone")] * m.k  # every branch reads the same tensor
+def _clone(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    return [one(src, "clone")] * m.k  # every branch reads the same tensor
 
 
 @emitter(ops.Group)
-def _group(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _group(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
     names = [f"{dst}_{i}" for i in range(m.k)]
-    w.emit(f"{', '.join(names)} = torch.chunk({_one(src, 'group')}, {m.k}, dim={m.dim})", m)
+    w.emit(f"{', '.join(names)} = torch.chunk({one(src, 'group')}, {m.k}, dim={m.dim})", m)
     return names
 
 
 @emitter(ops.Add)
-def _add(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    w.emit(f"{dst} = {' + '.join(_parts(src, 'add'))}", m)
+def _add(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = {' + '.join(parts(src, 'add'))}", m)
     return dst
 
 
 @emitter(ops.Cat)
-def _cat(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    w.emit(f"{dst} = torch.cat([{', '.join(_parts(src, 'cat'))}], dim={m.dim})", m)
+def _cat(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    w.emit(f"{dst} = torch.cat([{', '.join(parts(src, 'cat'))}], dim={m.dim})", m)
     return dst
 
 
 @emitter(ops.DotProduct)
-def _dot(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    a, b = _parts(src, "dot_product")
+def _dot(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    a, b = parts(src, "dot_product")
     scale = "" if m.scale == 1.0 else f" * {m.scale!r}"  # repr round-trips the exact float
     w.emit(f"{dst} = torch.matmul({a}, {b}){scale}", m)
     return dst
 
 
 @emitter(nn.ModuleList, nn.ModuleDict, role="container")
-def _module_list(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _module_list(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
     # Only holders: whoever owns them (a branching) writes the calls to their entries.
     raise UnsupportedExport(f"format py unsupported for this architecture: {ref} is a "
                             f"{type(m).__name__}, which cannot be called")
 
 
 @emitter(ops.Branch, role="container")
-def _branch(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    x = _one(src, "branching")
+def _branch(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    x = one(src, "branching")
     k = len(m.branches)
     w.note(f"branching({k}): {_describe(m.split)} -> {k} branches -> {_describe(m.merge)}")
     # A short local name keeps nested lines readable (only for blocks that exist in __init__).
@@ -380,13 +338,14 @@ def _branch(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
         alias = "blk" + dst[len(dst.rstrip("_0123456789")):]
         w.emit(f"{alias} = {ref}")
         ref = alias
-    parts = _parts(_emit(w, m.split, _ref(ref, "split"), x, dst, f"{ref}.split"), "a branching")
+    pieces = parts(_emit(w, m.split, child_ref(ref, "split"), x, dst, f"{ref}.split"),
+                   "a branching")
     outs = []
-    for i, (branch, part) in enumerate(zip(m.branches, parts)):
-        out = _emit(w, branch, _ref(_ref(ref, "branches"), str(i)), part, f"{dst}_{i}",
+    for i, (branch, part) in enumerate(zip(m.branches, pieces)):
+        out = _emit(w, branch, child_ref(child_ref(ref, "branches"), str(i)), part, f"{dst}_{i}",
                     f"{ref}.branches.{i}")
-        outs.append(_one(out, "a branch"))
-    return _emit(w, m.merge, _ref(ref, "merge"), outs, dst, f"{ref}.merge")
+        outs.append(one(out, "a branch"))
+    return _emit(w, m.merge, child_ref(ref, "merge"), outs, dst, f"{ref}.merge")
 
 
 def _describe(m: nn.Module) -> str:
@@ -401,8 +360,8 @@ def _describe(m: nn.Module) -> str:
 
 
 @emitter(ops.Head, role="container")
-def _head(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    x = _one(src, "the head")
+def _head(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    x = one(src, "the head")
     if m.flatten:
         w.emit(f"{dst} = {x}.flatten(1)")
     elif m.pool_dims:
@@ -410,13 +369,13 @@ def _head(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
         w.emit(f"{dst} = {x}.mean(dim={tuple(m.pool_dims)!r})")
     else:
         dst = x
-    return _emit(w, m.fc, _ref(ref, "fc"), dst, dst, f"{ref}.fc")
+    return _emit(w, m.fc, child_ref(ref, "fc"), dst, dst, f"{ref}.fc")
 
 
 @emitter(ops.Network, role="container")
-def _network(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
-    x = _emit(w, m.backbone, _ref(ref, "backbone"), src, dst, "backbone")
-    return _emit(w, m.head, _ref(ref, "head"), x, dst, "head")
+def _network(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+    x = _emit(w, m.backbone, child_ref(ref, "backbone"), src, dst, "backbone")
+    return _emit(w, m.head, child_ref(ref, "head"), x, dst, "head")
 
 
 # -- the file ---------------------------------------------------------------------------------------
@@ -444,42 +403,6 @@ def _trace_shapes(model: nn.Module, input_shape: tuple[int, ...]
     return shapes, inputs
 
 
-_SLOTS = '''
-
-class Slots(nn.Module):
-    """Sub-modules under the names the workbench compiler gave them ("0", "branches" ...), so that
-    state_dict keys match its model; ``slots[3]`` and ``slots.branches`` read them back."""
-
-    def __init__(self, slots: dict[str, nn.Module]) -> None:
-        super().__init__()
-        for name, module in slots.items():
-            self.add_module(name, module)
-
-    def __getitem__(self, name: int | str) -> nn.Module:
-        return self._modules[str(name)]
-'''
-
-_SLOTS_PARAMS = _SLOTS.replace(
-    "slots: dict[str, nn.Module]) -> None:",
-    "slots: dict[str, nn.Module],\n                 params: dict[str, tuple[int, ...]] | None = None) -> None:",
-).replace(
-    "            self.add_module(name, module)\n",
-    "            self.add_module(name, module)\n"
-    "        for name, shape in (params or {}).items():  # the values come from the state_dict\n"
-    "            self.register_parameter(name, nn.Parameter(torch.zeros(shape)))\n",
-)
-
-_POS_ENC = '''
-
-class PosEnc(nn.Module):
-    """Learnable additive positional encoding: one value per non-batch element."""
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        super().__init__()
-        self.pos = nn.Parameter(torch.zeros(1, *shape))
-'''
-
-
 def to_python_source(arch: Architecture, model: nn.Module | None = None) -> str:
     """One standalone ``.py`` file (imports only torch) defining ``Network`` for ``arch``.
 
@@ -498,7 +421,7 @@ def to_python_source(arch: Architecture, model: nn.Module | None = None) -> str:
 
 
 def _generate(arch: Architecture, model: nn.Module) -> str:
-    w = _Writer(*_trace_shapes(model, arch.input_shape))
+    w = new_writer(*_trace_shapes(model, arch.input_shape))
     entry = _entry(model, "the model")
     if entry.role != "container":
         raise UnsupportedExport(f"format py unsupported for this architecture: expected a "
@@ -512,59 +435,10 @@ def _generate(arch: Architecture, model: nn.Module) -> str:
             raise InvalidArchitecture(f"format py: expected identifier names at the root of the "
                                       f"model, found {name!r}")
         init.append(f"        self.{name} = {expr}")
-    w.lines.append(f"        # x: {_fmt_shape(tuple(arch.input_shape))}")
+    w.lines.append(f"        # x: {fmt_shape(tuple(arch.input_shape))}")
     out = _emit(w, model, "self", "x", "x", "the model")
-    w.lines.append(f"        return {_one(out, 'the network output')}")
-    return _render(arch, model, init, w)
-
-
-def _render(arch: Architecture, model: nn.Module, init: list[str], w: _Writer) -> str:
-    n_params = sum(p.numel() for p in model.parameters())
-    in_shape = ", ".join(map(str, arch.input_shape))
-    imports = ["import torch"]
-    if "F" in w.needs:
-        imports.append("import torch.nn.functional as F")
-    imports.append("from torch import nn")
-    chunks = [arch.text[i:i + 88] for i in range(0, len(arch.text), 88)] or [""]
-    text = "\n".join(f"    {c!r}" for c in chunks)
-    header = f'''"""{arch.space} architecture {arch.hash}, exported by the NAS workbench.
-
-Standalone PyTorch: needs only torch. ``Network`` takes [B, {in_shape}] and returns
-[B, {arch.num_classes}] logits ({n_params:,} parameters). Its state_dict keys are those of the
-workbench's compiled model, so exported weights load with ``strict=True``::
-
-    from safetensors.torch import load_file
-    model = Network()
-    model.load_state_dict(load_file("weights.safetensors"))
-    model.eval()
-"""
-
-from __future__ import annotations
-
-{chr(10).join(imports)}
-
-SPACE = {arch.space!r}
-SPACE_VERSION = {arch.version!r}
-ARCHITECTURE = (
-{text}
-)
-INPUT_SHAPE = {tuple(arch.input_shape)!r}
-NUM_CLASSES = {arch.num_classes}
-'''
-    body = '''
-
-class Network(nn.Module):
-    """The architecture above: backbone written out operation by operation, then the head."""
-
-    def __init__(self) -> None:
-        super().__init__()
-''' + ("\n".join(init) if init else "        pass") + '''
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-''' + "\n".join(w.lines) + "\n"
-    helpers = (_SLOTS_PARAMS if "params" in w.needs else _SLOTS) + (
-        _POS_ENC if "PosEnc" in w.needs else "")
-    return header.lstrip("\n") + helpers + body
+    w.lines.append(f"        return {one(out, 'the network output')}")
+    return render_file(arch, model, init, w)
 
 
 def check_source(source: str, model: nn.Module) -> None:
@@ -580,4 +454,5 @@ def check_source(source: str, model: nn.Module) -> None:
                                 f"model (first difference: {diff[0]})")
 
 
-__all__ = ["UnsupportedExport", "check_source", "emitter", "to_python_source"]
+__all__ = ["Emitter", "UnsupportedExport", "check_source", "emitter", "is_known", "new_writer",
+           "to_python_source"]

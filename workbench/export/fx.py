@@ -13,8 +13,8 @@ methods and Python operators can appear, so the output still imports nothing but
 ...         self.fc = nn.Linear(4, 4)
 ...     def forward(self, x):
 ...         return torch.relu(self.fc(x)) + x
->>> from workbench.export_source import _Writer
->>> w = _Writer({}, {})
+>>> from workbench.export.source import new_writer
+>>> w = new_writer()
 >>> emit_traced(w, Residual(), "self.block", "x", "x")
 'x'
 >>> print("\\n".join(line.strip() for line in w.lines))
@@ -29,21 +29,14 @@ from __future__ import annotations
 import builtins
 import math
 import operator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from workbench.export_source import (
-    UnsupportedExport,
-    Var,
-    _emit,
-    _fmt_shape,
-    _one,
-    _ref,
-    _Writer,
-    is_known,
-)
+from workbench.errors import UnsupportedExport
+from workbench.export.writer import SourceWriter, Var, child_ref, fmt_shape, one
 
 _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
           operator.floordiv: "//", operator.matmul: "@", operator.pow: "**", operator.mod: "%"}
@@ -52,8 +45,12 @@ _INFIX = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.true
 class _Tracer(fx.Tracer):
     """Keeps modules with an emitter as opaque calls; traces through everything else."""
 
+    def __init__(self, is_known: Callable[[nn.Module], bool]):
+        super().__init__()
+        self.known = is_known
+
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return is_known(m)
+        return self.known(m)
 
 
 def _unsupported(ref: str, why: str) -> UnsupportedExport:
@@ -61,11 +58,11 @@ def _unsupported(ref: str, why: str) -> UnsupportedExport:
                              f"forward of {ref} as source ({why})")
 
 
-def emit_traced(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def emit_traced(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
     """Write ``m``'s traced forward; returns the variable holding its output."""
-    x = _one(src, type(m).__name__)
+    x = one(src, type(m).__name__)
     try:
-        graph = _Tracer().trace(m)
+        graph = _Tracer(w.is_known).trace(m)
     except Exception as exc:  # noqa: BLE001 (untraceable control flow, unsupported Python)
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
         raise _unsupported(ref, f"torch.fx cannot trace {type(m).__name__}: "
@@ -96,7 +93,7 @@ def emit_traced(w: _Writer, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
     raise _unsupported(ref, "the traced graph has no output")
 
 
-def _node(w: _Writer, gm: fx.GraphModule, node: fx.Node, names: dict[fx.Node, str], ref: str,
+def _node(w: SourceWriter, gm: fx.GraphModule, node: fx.Node, names: dict[fx.Node, str], ref: str,
           dst: str) -> str:
     users = list(node.users)
     var = dst if len(users) == 1 and users[0].op == "output" else f"{dst}_{node.name}"
@@ -108,18 +105,18 @@ def _node(w: _Writer, gm: fx.GraphModule, node: fx.Node, names: dict[fx.Node, st
         sub = gm.get_submodule(str(node.target))
         sub_ref = ref
         for part in str(node.target).split("."):
-            sub_ref = _ref(sub_ref, part)
+            sub_ref = child_ref(sub_ref, part)
         if len(node.args) != 1 or node.kwargs:
             raise _unsupported(ref, f"{node.target} is called with several arguments")
         arg = node.args[0]
         if not isinstance(arg, fx.Node):
             raise _unsupported(ref, f"{node.target} is called on a constant")
-        out = _emit(w, sub, sub_ref, names[arg], var, f"{ref}.{node.target}")
-        return _one(out, f"{node.target}'s output")
+        out = w.write_module(sub, sub_ref, names[arg], var, f"{ref}.{node.target}")
+        return one(out, f"{node.target}'s output")
     if node.op == "get_attr":
         target = ref
         for part in str(node.target).split("."):
-            target = _ref(target, part)
+            target = child_ref(target, part)
         return target
     args = [lit(a) for a in node.args] + [f"{k}={lit(v)}" for k, v in node.kwargs.items()]
     if node.op == "call_method":
@@ -139,12 +136,12 @@ def _node(w: _Writer, gm: fx.GraphModule, node: fx.Node, names: dict[fx.Node, st
         expr = f"{_function_name(node.target, ref, w)}({', '.join(args)})"
     meta = node.meta.get("tensor_meta")
     shape = getattr(meta, "shape", None)
-    comment = f"  # {_fmt_shape(tuple(shape)[1:])}" if shape is not None else ""
+    comment = f"  # {fmt_shape(tuple(shape)[1:])}" if shape is not None else ""
     w.lines.append(f"{w.indent}{var} = {expr}{comment}")
     return var
 
 
-def _function_name(fn: object, ref: str, w: _Writer) -> str:
+def _function_name(fn: object, ref: str, w: SourceWriter) -> str:
     name = getattr(fn, "__name__", "")
     if name and getattr(torch, name, None) is fn:
         return f"torch.{name}"
