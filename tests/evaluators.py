@@ -74,3 +74,11 @@ def alternating(arch, budget):
     if int(arch.hash, 16) % 2:
         return {"val_accuracy": float("nan")}
     return param_score(arch, budget)
+
+
+def long_score(arch, budget):
+    """Sleeps a minute: a trial still running when its driver is killed."""
+    import time
+
+    time.sleep(60)
+    return param_score(arch, budget)

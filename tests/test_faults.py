@@ -126,3 +126,49 @@ def test_four_concurrent_resumes_run_the_budget_once(tmp_path, request, backend)
     assert len(trials) == 12 and all(t.state.finished for t in trials)
     assert len({t.arch_hash for t in trials}) == 12  # nothing trained twice
     assert st.lease("c") is None
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_workers_die_with_their_driver_after_kill_9(tmp_path):
+    import os
+    import signal
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    st = Storage(url)
+    create_study(st, "k", StudyConfig(space="mlp", task="digits", trials=40, executor="process",
+                                      workers=2, evaluator="tests.evaluators:long_score",
+                                      seed=4))
+    driver = subprocess.Popen([sys.executable, "-m", "workbench", "resume", "k", "--storage",
+                               url, "-q"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(st.trials("k")) < 2:  # both workers training
+        time.sleep(0.2)
+    workers = _children(driver.pid)
+    assert workers, "the driver started no worker processes"
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not [w for w in workers if _alive(w)], "workers outlived their driver"

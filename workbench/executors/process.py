@@ -22,6 +22,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
@@ -97,9 +98,10 @@ def plan_slots(devices: list[str] | None, trials_per_gpu: int | str = 1, *,
 
 # -- workers -----------------------------------------------------------------------------------
 def _worker_main(conn: Connection, device: str | None, threads: int,
-                 memory_limit_mb: float | None = None) -> None:
+                 memory_limit_mb: float | None = None, driver_pid: int | None = None) -> None:
     """Worker process: receive jobs, send outcomes, until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops us
+    _die_with_parent(driver_pid or os.getppid())
     import torch
 
     torch.set_num_threads(max(1, threads))
@@ -125,6 +127,65 @@ def _worker_main(conn: Connection, device: str | None, threads: int,
         conn.send(run_job(job))
 
 
+def _die_with_parent(parent: int) -> None:
+    """A worker never outlives its driver: after a kill -9 of the driver nobody would record
+    what it trains. Linux delivers SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG); a
+    watchdog thread that sees the worker re-parented is the portable fallback. ``parent`` is the
+    driver's pid as the driver passed it: it may have died while this process was starting."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died before the call took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def oom_kills() -> int | None:
+    """The cgroup's count of out-of-memory kills (cgroup v2), or None where it is not known."""
+    try:
+        with open("/sys/fs/cgroup/memory.events") as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def death_reason(code: int | None, oom_before: int | None) -> str:
+    """Why a worker process ended: its signal by name, and "out of memory" only when the
+    cgroup counted an out-of-memory kill while it ran.
+
+    >>> death_reason(-9, None)
+    'killed by signal 9 (SIGKILL)'
+    >>> death_reason(3, None)
+    'exit code 3'
+    """
+    if code is None or code >= 0:
+        return f"exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = "unknown signal"
+    why = f"killed by signal {-code} ({name})"
+    after = oom_kills()
+    if oom_before is not None and after is not None and after > oom_before:
+        why += ": out of memory (the kernel's out-of-memory killer)"
+    return why
+
+
 def _limit_address_space(extra_mb: float) -> None:
     """Cap this process's address space at its current size + ``extra_mb`` (Linux): an
     allocation past it fails inside torch as a real out-of-memory error, not a kill by the OS."""
@@ -146,13 +207,15 @@ class _Slot:
         self.memory_limit_mb = memory_limit_mb
         self.job: Job | None = None
         self.started = 0.0
+        self.oom_before: int | None = None  # the cgroup's out-of-memory kills at the start
         self.proc = None
         self.conn: Connection | None = None
 
     def launch(self) -> None:
         parent, child = self.ctx.Pipe(duplex=True)
         self.proc = self.ctx.Process(target=_worker_main,
-                                     args=(child, self.device, self.threads, self.memory_limit_mb),
+                                     args=(child, self.device, self.threads, self.memory_limit_mb,
+                                           os.getpid()),
                                      name=f"workbench-worker-{self.index}", daemon=True)
         self.proc.start()
         child.close()
@@ -282,7 +345,7 @@ class ProcessExecutor:
         if slot.proc is None or not slot.proc.is_alive():
             slot.kill()
             slot.start()
-        slot.job, slot.started = job, time.monotonic()
+        slot.job, slot.started, slot.oom_before = job, time.monotonic(), oom_kills()
         slot.conn.send(job)
 
     def _dispatch_held(self) -> None:
@@ -359,10 +422,8 @@ class ProcessExecutor:
         slot.proc.join(1)
         code = slot.proc.exitcode
         slot.kill()
-        why = (f"killed by signal {-code}" if code is not None and code < 0
-               else f"exit code {code}")
-        hint = " (out of memory?)" if code in (-9, 137) else ""
-        return job, Outcome(TrialState.FAILED, error=f"worker process died mid-trial: {why}{hint}",
+        why = death_reason(code, slot.oom_before)
+        return job, Outcome(TrialState.FAILED, error=f"worker process died mid-trial: {why}",
                             worker=f"slot{slot.index}", duration_s=time.monotonic() - slot.started)
 
     def shutdown(self) -> None:
