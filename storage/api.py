@@ -10,7 +10,15 @@ from sqlalchemy import case, delete, exc, func, select, update
 from storage._base import clean_json, study_record
 from storage._leases import LeasesMixin
 from storage._trials import TrialsMixin
-from storage.engine import WRITE, default_url, describe, make_engine, parse_url, upgrade
+from storage.engine import (
+    WRITE,
+    default_url,
+    describe,
+    make_engine,
+    parse_url,
+    require_existing,
+    upgrade,
+)
 from storage.errors import ConflictError, StorageError
 from storage.models import Study, Trial, utcnow
 from storage.records import STUDY_STATUSES, StudyRecord, StudyStatus, TrialState
@@ -40,9 +48,11 @@ class Storage(TrialsMixin, LeasesMixin):
     >>> st.close()
     """
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, *, create: bool = True):
         self.url = url if url is not None else default_url()
         self._parsed = parse_url(self.url)
+        if not create:
+            require_existing(self._parsed)
         self._engine = make_engine(self._parsed)
         self._write_engine = self._engine.execution_options(**WRITE)
         # PostgreSQL reads (and the single-statement writes of storage._statements pg_*) run in autocommit:

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
-from storage.errors import StorageError, StorageUnavailable
+from storage.errors import NotFoundError, StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,26 @@ def mask(url: str | URL) -> str:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def require_existing(url: URL) -> None:
+    """For commands that only read: a SQLite file that does not exist is an error (a typo must
+    not create directories and an empty database). Other backends are checked on connect.
+
+    >>> require_existing(parse_url("sqlite:////nonexistent/dir/wb.db"))
+    Traceback (most recent call last):
+    ...
+    storage.errors.NotFoundError: no database at /nonexistent/dir/wb.db: expected an existing SQLite file (a search creates one)
+    """
+    if url.get_backend_name() != "sqlite":
+        return
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        return
+    path = Path(database.removeprefix("file:").split("?", 1)[0]).expanduser()
+    if not path.is_file():
+        raise NotFoundError(f"no database at {path}: expected an existing SQLite file (a search "
+                            f"creates one)")
 
 
 def make_engine(url: URL) -> Engine:

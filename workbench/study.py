@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -113,7 +114,7 @@ class StudyConfig:
             if math.prod(self.input_shape) > MAX_INPUT_ELEMENTS:
                 raise ConfigError(f"--input: expected at most {MAX_INPUT_ELEMENTS:,} values per "
                                   f"example, found {math.prod(self.input_shape):,}")
-        if (self.input_shape is None) != (self.num_classes is None) and self.evaluator:
+        if (self.input_shape is None) != (self.num_classes is None):
             raise ConfigError("--input and --classes: expected both (a custom evaluator's shapes) "
                               "or neither (taken from the task), found only "
                               + ("--input" if self.input_shape is not None else "--classes"))
@@ -199,14 +200,20 @@ class Summary:
 
 def resolve_shapes(cfg: StudyConfig) -> StudyConfig:
     """Fill input_shape/num_classes from the task (loading it once) unless given."""
-    if cfg.input_shape is not None and cfg.num_classes is not None:
-        return cfg
+    if cfg.input_shape is not None and cfg.num_classes is not None and cfg.evaluator:
+        return cfg  # a custom evaluator brings its own data: the shapes are the user's
     from dataclasses import replace
 
     from workbench.tasks import get_task
 
     task = get_task(cfg.task, seed=cfg.seed, **cfg.task_options)
-    return replace(cfg, input_shape=tuple(task.input_shape), num_classes=task.num_classes)
+    shapes = (tuple(task.input_shape), task.num_classes)
+    if cfg.input_shape is not None and (tuple(cfg.input_shape), cfg.num_classes) != shapes:
+        raise ConfigError(f"--input/--classes: expected the task's {','.join(map(str, shapes[0]))} "
+                          f"and {shapes[1]} classes (they are taken from the task; give them only "
+                          f"with --evaluator), found {','.join(map(str, cfg.input_shape))} and "
+                          f"{cfg.num_classes}")
+    return replace(cfg, input_shape=shapes[0], num_classes=shapes[1])
 
 
 def create_study(storage: StudyStorage, name: str, cfg: StudyConfig):
@@ -216,6 +223,7 @@ def create_study(storage: StudyStorage, name: str, cfg: StudyConfig):
 
     if not name or any(c in name for c in "/\\\n"):
         raise ConfigError(f"study name: expected a non-empty name without slashes, found {name!r}")
+    _check_devices(cfg)
     cfg = resolve_shapes(cfg)
     space = study_space(cfg)
     get_searcher(cfg.searcher, space, cfg.objectives, seed=cfg.seed, **cfg.searcher_options)
@@ -228,6 +236,21 @@ def create_study(storage: StudyStorage, name: str, cfg: StudyConfig):
     return storage.create_study(name, space=cfg.space, task=cfg.task, searcher=cfg.searcher,
                                 objectives=[asdict(o) for o in cfg.objectives],
                                 config=cfg.to_dict(), seed=cfg.seed)
+
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _check_devices(cfg: StudyConfig) -> None:
+    """Devices are checked before a study is stored: the syntax always, and for the local
+    executors that the device exists (Ray workers may have GPUs the driver lacks)."""
+    for flag, value in [("--device", cfg.device), *(("--devices", d) for d in cfg.devices)]:
+        if not isinstance(value, str) or not _DEVICE.match(value.strip().lower()):
+            raise ConfigError(f"{flag}: expected auto, cpu, cuda, cuda:N or mps, found {value!r}")
+        if cfg.executor != "ray" and value.strip().lower() != "auto":
+            from workbench.devices import select_device
+
+            select_device(value)
 
 
 def load_config(storage: StudyStorage, name: str) -> StudyConfig:

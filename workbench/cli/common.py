@@ -25,11 +25,12 @@ QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 SHOWN = 100  # characters of an architecture string a summary prints (`workbench show` has all)
 
 
-def open_storage(url: str | None):
-    """The study database (created when missing: commands that write use this)."""
+def open_storage(url: str | None, *, create: bool = False):
+    """The study database. Only commands that create studies create a missing SQLite file;
+    the others say there is none (a typo must not leave an empty database behind)."""
     from storage import Storage
 
-    return Storage(url)
+    return Storage(url, create=create)
 
 
 def short(text: str, n: int = SHOWN) -> str:

@@ -15,8 +15,8 @@ from typing import Any
 import typer
 
 from workbench.cli import app
-from workbench.cli.common import CLASSES, INPUT, SPACE, STORAGE, parse_shape
-from workbench.errors import ConfigError, InvalidArchitecture, WorkbenchError
+from workbench.cli.common import CLASSES, INPUT, SPACE, STORAGE, open_storage, parse_shape
+from workbench.errors import ConfigError
 from workbench.export import FORMATS  # names from the format table (no torch at import)
 
 FORMAT_HELP = " | ".join(FORMATS)
@@ -68,36 +68,14 @@ def export_cmd(
 
 def _from_storage(url: str | None, study: str, number: int) -> tuple[Any, Any, dict | None]:
     """The trial's architecture (replayed from its decisions), trained weights if stored, metrics."""
-    try:
-        from storage import Storage
-    except ImportError as exc:
-        raise ConfigError(f"--study: the storage package is not installed ({exc})") from None
-    from workbench.architecture import Decision
+    from workbench.api import Study
     from workbench.export import weights_from_bytes
-    from workbench.spaces import get_space
 
-    with Storage(url) as st:
-        study_rec = st.get_study(study)
+    with open_storage(url) as st:
+        handle = Study(st, study)
+        arch = handle.architecture(number)
         rec = st.get_trial(study, number, with_curve=False)
         blob = st.get_artifact(study, number, "weights.safetensors")
-    cfg = study_rec.config or {}
-    if cfg.get("input_shape") is None or cfg.get("num_classes") is None:
-        raise ConfigError(f"study {study!r}: expected input_shape and num_classes in its config, "
-                          f"found keys {', '.join(sorted(cfg)) or 'none'}")
-    sp = get_space(rec.space or study_rec.space, tuple(cfg["input_shape"]),
-                   int(cfg["num_classes"]), **(cfg.get("space_options") or {}))
-    try:
-        if rec.arch_decisions:
-            a = sp.replay(Decision(str(p), c) for p, c in rec.arch_decisions)
-        else:
-            a = sp.parse(rec.arch_text)
-    except WorkbenchError as exc:
-        raise InvalidArchitecture(f"study {study!r} trial {number}: expected a stored "
-                                  f"architecture that replays in space {sp.name!r}, "
-                                  f"found: {exc}") from None
-    if rec.arch_text and rec.arch_text != a.text:
-        raise InvalidArchitecture(f"study {study!r} trial {number}: expected the stored text to "
-                                  f"match its decisions, found {rec.arch_text[:60]!r}...")
     where = f"study {study!r} trial {number} artifact weights.safetensors"
     state = weights_from_bytes(blob, where) if blob is not None else None
-    return a, state, dict(rec.metrics or {}) or None
+    return arch, state, dict(rec.metrics or {}) or None

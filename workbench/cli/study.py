@@ -94,7 +94,7 @@ def search(
         seed=seed, workers=workers, executor=executor, timeout=timeout, device=device,
         evaluator=evaluator, keep_weights=keep_weights,
         input_shape=parse_shape(input) if input else None, num_classes=classes, ray=ray)
-    db = open_storage(storage)
+    db = open_storage(storage, create=True)
     name = study or f"{space}-{searcher}-{time.strftime('%Y%m%d-%H%M%S')}"
     if executor == "ray":  # a bad --ray-address must not leave an empty study behind
         from workbench.executors import make_executor
@@ -102,7 +102,13 @@ def search(
         make_executor("ray", workers=workers, timeout=timeout, **ray).shutdown()
     create_study(db, name, cfg)
     typer.echo(f"study {name} in {db.url}")
-    _run(db, name, quiet)
+    try:
+        _run(db, name, quiet)
+    except Exception:
+        # a search that could not start (workers, devices, the database) leaves no empty study
+        if not db.trials(name, limit=1):
+            db.delete_study(name)
+        raise
 
 
 @app.command()
@@ -194,7 +200,7 @@ def studies(storage: str | None = STORAGE, as_json: bool = JSON) -> None:
 
     t = Table()
     for col in ("name", "status", "space", "task", "searcher", "complete", "failed", "best"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col == "name", overflow="fold")
     for r in rows:
         best = "" if r["best"] is None else f"{r['best']:.4g}"
         t.add_row(r["name"], r["status"], r["space"], r["task"], r["searcher"],

@@ -32,7 +32,10 @@ def ui(storage: str | None = STORAGE,
         fail(f"--port: expected 1-65535, found {port}")
     from storage import Storage
 
-    db = Storage(storage)  # an unreachable database fails here with one line (see cli.main)
+    # an unreachable database fails here with one line (see cli.main); the default database is
+    # created on first use (`make run` on a fresh machine), a --storage file that does not exist
+    # is a typo, not a request for a new empty database
+    db = Storage(storage, create=storage is None)
     from ui.app import build_app
 
     typer.echo(f"workbench UI on http://{host}:{port} (database {db.url})")

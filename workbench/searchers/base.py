@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -81,11 +82,21 @@ class Proposal:
 
 @dataclass(frozen=True)
 class Option:
-    """A documented searcher option (shown by ``workbench searchers``)."""
+    """A documented searcher option (shown by ``workbench searchers``).
+
+    Numbers are checked on construction: an ``int`` option takes only whole numbers (``2.5`` is
+    refused, not truncated), a ``float`` only finite ones, both within ``low..high`` (by default
+    ``0..1,000,000``: a negative count or an absurd size is a mistake, not a setting).
+    """
 
     default: Any
     help: str
     type: type = str
+    low: float | None = None
+    high: float | None = None
+
+    def bounds(self) -> tuple[float, float]:
+        return (0 if self.low is None else self.low, 1_000_000 if self.high is None else self.high)
 
 
 class Searcher:
@@ -148,14 +159,62 @@ class Searcher:
 
 
 def _coerce(searcher: str, key: str, opt: Option, value: Any) -> Any:
-    if value is None or isinstance(value, opt.type):
+    """The option's value as its type, or one line saying what was expected.
+
+    >>> o = Option(20, "population", int)
+    >>> _coerce("evolution", "population", o, "8"), _coerce("evolution", "population", o, 8.0)
+    (8, 8)
+    >>> _coerce("evolution", "population", o, 2.5)
+    Traceback (most recent call last):
+    ...
+    workbench.errors.ConfigError: searcher evolution: option population expected a whole number in 0..1000000, found 2.5
+    >>> _coerce("mcts", "exploration", Option(0.7, "c", float), "inf")
+    Traceback (most recent call last):
+    ...
+    workbench.errors.ConfigError: searcher mcts: option exploration expected a finite number in 0..1000000, found 'inf'
+    """
+    if value is None:
+        return value
+    bad = ConfigError(f"searcher {searcher}: option {key} expected {_want(opt)}, found {value!r}")
+    if opt.type is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "0", "true", "false", "yes", "no"):
+            return value.lower() in ("1", "true", "yes")
+        raise bad
+    if opt.type in (int, float):
+        if isinstance(value, bool):
+            raise bad
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise bad from None
+        low, high = opt.bounds()
+        if not math.isfinite(number) or not low <= number <= high:
+            raise bad
+        if opt.type is int:
+            if number != int(number):
+                raise bad
+            return int(number)
+        return number
+    if isinstance(value, opt.type):
         return value
     try:
-        if opt.type is bool and isinstance(value, str):
-            if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
-                raise ValueError(value)
-            return value.lower() in ("1", "true", "yes")
         return opt.type(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"searcher {searcher}: option {key} expected {opt.type.__name__}, "
-                          f"found {value!r}") from None
+        raise bad from None
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _want(opt: Option) -> str:
+    low, high = opt.bounds()
+    if opt.type is int:
+        return f"a whole number in {int(low)}..{int(high)}"
+    if opt.type is float:
+        return f"a finite number in {_num(low)}..{_num(high)}"
+    if opt.type is bool:
+        return "true or false"
+    return opt.type.__name__
