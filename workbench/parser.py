@@ -4,6 +4,10 @@ the tree against its grammar (labels, arity, shapes) and reports errors at the s
 
 >>> parse_tree("sequential[computation[linear(64)], computation[relu]]").children[0].children[0]
 PNode(label='linear(64)', children=(), pos=23)
+>>> parse_tree("a[" * 30000 + "b" + "]" * 30000)
+Traceback (most recent call last):
+...
+workbench.errors.ParseError: line 1, column 1001: nesting deeper than 500 levels
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from workbench.errors import ParseError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ARGS = re.compile(r"\(([^()\[\],]*(?:,[^()\[\],]*)*)\)")
+MAX_NESTING = 500  # bracket levels (einspace's depth limit of 48 modules needs about 100)
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,10 @@ class _Parser:
         while self.i < len(self.text) and self.text[self.i].isspace():
             self.i += 1
 
-    def node(self) -> PNode:
+    def node(self, depth: int = 0) -> PNode:
+        if depth >= MAX_NESTING:
+            raise ParseError(f"nesting deeper than {MAX_NESTING} levels", text=self.text,
+                             pos=self.i)
         self.skip()
         start = self.i
         m = _NAME.match(self.text, self.i)
@@ -61,7 +69,7 @@ class _Parser:
         if self.i < len(self.text) and self.text[self.i] == "[":
             self.i += 1
             while True:
-                children.append(self.node())
+                children.append(self.node(depth + 1))
                 self.skip()
                 if self.i < len(self.text) and self.text[self.i] == ",":
                     self.i += 1

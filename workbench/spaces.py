@@ -132,10 +132,7 @@ class Space:
         if arg in self.seeds():
             return self.seed(arg)
         if arg.endswith(".json") or ("[" not in arg and _is_file(arg)):
-            path = Path(arg)
-            if not path.is_file():
-                raise NotFound(f"expected an architecture JSON file, found no file at {arg}")
-            data = json.loads(path.read_text())
+            data = read_architecture_file(arg)
             data.setdefault("input_shape", list(self.input_shape))
             data.setdefault("num_classes", self.num_classes)
             return from_json(data)
@@ -395,6 +392,39 @@ def get_space(name: str, input_shape: tuple[int, ...] = (3, 32, 32), num_classes
     return space_entry(name).build(tuple(input_shape), num_classes, **options)
 
 
+MAX_ARCH_FILE_BYTES = 50_000_000
+
+
+def read_architecture_file(arg: str) -> dict[str, Any]:
+    """The JSON object in an architecture file, or one line saying what is wrong with it (no
+    file, too large, not UTF-8, not JSON, not an object). A UTF-8 byte-order mark is accepted."""
+    path = Path(arg)
+    if not path.is_file():
+        raise NotFound(f"expected an architecture JSON file, found no file at {arg}")
+    if path.stat().st_size > MAX_ARCH_FILE_BYTES:
+        raise InvalidArchitecture(f"{arg}: expected an architecture JSON file of at most "
+                                  f"{MAX_ARCH_FILE_BYTES:,} bytes, found {path.stat().st_size:,}")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidArchitecture(f"{arg}: expected UTF-8 JSON, found a byte 0x{exc.object[exc.start]:02x} "
+                                  f"at offset {exc.start}") from None
+    except OSError as exc:
+        raise NotFound(f"{arg}: cannot read the file ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArchitecture(f"{arg}: expected architecture JSON, found invalid JSON at line "
+                                  f"{exc.lineno}, column {exc.colno} ({exc.msg})") from None
+    except RecursionError:
+        raise InvalidArchitecture(f"{arg}: expected architecture JSON, found nesting too deep "
+                                  f"to read") from None
+    if not isinstance(data, dict):
+        raise InvalidArchitecture(f"{arg}: expected an architecture JSON object, found "
+                                  f"{type(data).__name__}")
+    return data
+
+
 def from_json(data: str | dict[str, Any]) -> Architecture:
     """Rebuild an architecture from :meth:`Architecture.to_json` output by replaying its decisions
     in the space the JSON names (a registered name or ``module:function``).
@@ -411,6 +441,9 @@ def from_json(data: str | dict[str, Any]) -> Architecture:
             data = json.loads(data)
         except json.JSONDecodeError as exc:
             raise InvalidArchitecture(f"expected architecture JSON, found invalid JSON ({exc})") from None
+        except RecursionError:
+            raise InvalidArchitecture("expected architecture JSON, found nesting too deep to "
+                                      "read") from None
     if not isinstance(data, dict):
         raise InvalidArchitecture(f"expected an architecture JSON object, found "
                                   f"{type(data).__name__}")
@@ -419,9 +452,25 @@ def from_json(data: str | dict[str, Any]) -> Architecture:
         raise InvalidArchitecture(
             f"expected architecture JSON with keys space, input_shape, num_classes, decisions; "
             f"missing {', '.join(sorted(missing))}")
-    space = get_space(data["space"], input_shape=tuple(data["input_shape"]),
-                      num_classes=int(data["num_classes"]))
-    arch = space.replay(data["decisions"])
+    space_name, shape, classes, decisions = (data["space"], data["input_shape"],
+                                             data["num_classes"], data["decisions"])
+    if not isinstance(space_name, str):
+        raise InvalidArchitecture(f"architecture JSON: expected space to be a name, found "
+                                  f"{type(space_name).__name__}")
+    if (not isinstance(shape, list) or not shape or len(shape) > 3
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 4096
+                       for d in shape)):
+        raise InvalidArchitecture(f"architecture JSON: expected input_shape as 1 to 3 positive "
+                                  f"integers, found {str(shape)[:40]}")
+    if not isinstance(classes, int) or isinstance(classes, bool) or not 0 < classes <= 100_000:
+        raise InvalidArchitecture(f"architecture JSON: expected num_classes in 1..100000, found "
+                                  f"{str(classes)[:40]}")
+    if not isinstance(decisions, list) or not all(
+            isinstance(d, list) and len(d) == 2 and isinstance(d[0], str) for d in decisions):
+        raise InvalidArchitecture("architecture JSON: expected decisions as a list of "
+                                  "[path, choice] pairs")
+    space = get_space(space_name, input_shape=tuple(shape), num_classes=classes)
+    arch = space.replay(decisions)
     if data.get("text") and data["text"] != arch.text:
         raise InvalidArchitecture(
             f"architecture JSON: expected text {arch.text[:60]!r}... from its decisions, "
