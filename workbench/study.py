@@ -118,7 +118,10 @@ class StudyConfig:
             raise ConfigError("--input and --classes: expected both (a custom evaluator's shapes) "
                               "or neither (taken from the task), found only "
                               + ("--input" if self.input_shape is not None else "--classes"))
-        if isinstance(self.trials_per_gpu, int):
+        if isinstance(self.trials_per_gpu, str) and self.trials_per_gpu != "auto":
+            raise ConfigError(f"--trials-per-gpu: expected an integer in 1..64 or auto, found "
+                              f"{self.trials_per_gpu!r}")
+        if self.trials_per_gpu is not None and not isinstance(self.trials_per_gpu, str):
             _in_range("--trials-per-gpu", self.trials_per_gpu, 1, 64)
         if self.timeout is not None:
             _in_range("--timeout", self.timeout, 1e-3, 1e7)
@@ -127,6 +130,11 @@ class StudyConfig:
                                   "own process and cannot stop one; use --executor process")
         if self.max_seconds is not None:
             _in_range("--max-seconds", self.max_seconds, 1e-3, 1e9)
+        for key, flag, high in (("epochs", "--epochs", 100_000), ("batch_size", "--batch-size",
+                                                                 65_536),
+                                ("max_steps", "--steps", 10**9)):
+            if self.budget.get(key) is not None:
+                _in_range(flag, self.budget[key], 1, high)
         if self.trials is None and self.max_seconds is None:
             raise ConfigError("expected a trial budget (--trials) or a time budget "
                               "(--max-seconds), found neither")

@@ -48,11 +48,30 @@ def main() -> None:
         user_errors += (StorageError,)
     except ImportError:
         pass
+    # typer ships its own copy of click: its exception classes are reached through typer's
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     try:
-        app()
+        code = app(standalone_mode=False)
     except user_errors as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_one_line(str(exc))}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except usage_error as exc:  # a bad option or argument: one line too, not a usage box
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())
+            sys.exit(0)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        typer.echo(f"error: {where}{_one_line(exc.format_message())}", err=True)
+        sys.exit(2)
+    except click_error as exc:  # e.g. a file option that cannot be opened
+        typer.echo(f"error: {_one_line(exc.format_message())}", err=True)
+        sys.exit(getattr(exc, "exit_code", 1))
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())

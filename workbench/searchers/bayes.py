@@ -220,7 +220,8 @@ class NSGA2(_OptunaSearcher):
     summary = "optuna's NSGA-II sampler (genetic, for one or several objectives)."
     options = {
         "population_size": Option(20, "Individuals per generation (at least 2).", int),
-        "crossover_prob": Option(0.9, "Probability of crossover when making a child.", float),
+        "crossover_prob": Option(0.9, "Probability of crossover when making a child.", float,
+                                 high=1),
     }
 
     def __init__(self, space, objectives, *, seed: int = 0, **options):

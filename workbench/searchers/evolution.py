@@ -37,7 +37,8 @@ class Evolution(Searcher):
     options = {
         "population": Option(20, "Population size (the last N complete results).", int),
         "sample_size": Option(5, "Tournament size: members drawn per selection.", int),
-        "crossover_prob": Option(0.0, "Probability of crossing two tournament winners.", float),
+        "crossover_prob": Option(0.0, "Probability of crossing two tournament winners.", float,
+                                 high=1),
         "seeds": Option("", "Comma-separated seed architecture names of the space (e.g. "
                             "resnet18,vit); each is evaluated once and fills the population.", str),
     }
