@@ -273,6 +273,9 @@ def test_cli_search_trials_show_json(tmp_path):
 ])
 def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
     if "--storage" not in args:
+        from storage import Storage
+
+        Storage(f"sqlite:///{tmp_path / 'e.db'}").close()  # an existing, empty database
         args = [*args, "--storage", f"sqlite:///{tmp_path / 'e.db'}"]
     out = cli(*args)
     assert out.returncode == 2, (out.stdout, out.stderr)
