@@ -8,13 +8,15 @@ the wall time each budget took. It also gives the spread of the 9x scores (how f
 puts the architectures): a task on which everything ties cannot rank anything. Failed trials
 are left out of the correlations and counted.
 
-The defaults fit a shared 2-core CPU (about 10 minutes): base 25 optimizer steps at batch 32,
-random einspace samples capped at 300k parameters and 30 MFLOPs. The budget the CLI uses by
-default is 5 epochs (250 steps on digits and mnist1d); ``--base-steps 250 --batch-size 128``
-measures that:
+The defaults fit a shared 2-core CPU (about 10 minutes): base 50 optimizer steps at batch 32,
+every architecture capped at 300k parameters and 30 MFLOPs, which leaves the einspace seeds
+(2.1-11M parameters, 70-90 MFLOPs) out: on a shared CPU each of them takes minutes per budget.
+``--max-params 0 --max-flops 0`` puts them in. The budget the CLI uses by default is 5 epochs
+(250 steps at batch 128 on digits and mnist1d); ``--base-steps 250 --batch-size 128`` measures
+that (hours on a CPU, minutes on a GPU):
 
     .venv/bin/python benchmarks/rank_fidelity.py                       # the quick default
-    .venv/bin/python benchmarks/rank_fidelity.py --base-steps 250 --batch-size 128 --n 60
+    .venv/bin/python benchmarks/rank_fidelity.py --max-params 0 --max-flops 0 --n 40
 """
 
 from __future__ import annotations
@@ -40,11 +42,18 @@ from workbench.trainer import evaluate  # noqa: E402
 FACTORS = (1, 3, 9)
 
 
-def architectures(shape, classes, n: int, seed: int, max_params: int, max_flops: int) -> list:
+def architectures(shape, classes, n: int, seed: int, max_params: int, max_flops: int,
+                  skipped: list | None = None) -> list:
     """``[(label, arch)]``: the einspace seeds valid for ``shape``, then random einspace samples
-    within the caps and quickstart samples, ``n`` in all, distinct, from ``random.Random(seed)``."""
+    and quickstart samples, ``n`` in all, distinct, from ``random.Random(seed)``. Seeds and
+    einspace samples over the caps (0: no cap) are left out; seeds left out go to ``skipped``."""
     ein = get_space("einspace", shape, classes)
     out, seen = [], set()
+
+    def fits(arch) -> tuple[bool, dict]:
+        m = static_metrics(arch)
+        return ((not max_params or m["params_total"] <= max_params)
+                and (not max_flops or m["flops"] <= max_flops)), m
 
     def add(label, arch) -> None:
         if arch.hash not in seen:
@@ -53,9 +62,16 @@ def architectures(shape, classes, n: int, seed: int, max_params: int, max_flops:
 
     for name in ein.seeds():
         try:
-            add(name, ein.seed(name))
+            arch = ein.seed(name)
         except WorkbenchError:  # e.g. ViT/Mixer's 4x4 patches on a 1-row input
-            pass
+            (skipped if skipped is not None else []).append(f"{name} (does not apply)")
+            continue
+        ok, m = fits(arch)
+        if ok:
+            add(name, arch)
+        elif skipped is not None:
+            skipped.append(f"{name} ({m['params_total'] / 1e6:.1f}M params, "
+                           f"{m['flops'] / 1e6:.0f} MFLOPs: over the caps)")
     rng = random.Random(seed)
     quick = get_space("quickstart", shape, classes)
     want = len(out) + (n - len(out) + 1) // 2  # half the rest from einspace, half quickstart
@@ -63,8 +79,7 @@ def architectures(shape, classes, n: int, seed: int, max_params: int, max_flops:
         if len(out) >= want:
             break
         arch = ein.sample(rng)
-        m = static_metrics(arch)
-        if m["params_total"] <= max_params and m["flops"] <= max_flops:
+        if fits(arch)[0]:
             add(f"einspace#{len(out)}", arch)
     for _ in range(2000):
         if len(out) >= n:
@@ -75,8 +90,9 @@ def architectures(shape, classes, n: int, seed: int, max_params: int, max_flops:
 
 def run_task(task_name: str, args) -> dict:
     task = get_task(task_name, seed=0)
+    skipped: list[str] = []
     archs = architectures(task.input_shape, task.num_classes, args.n, args.seed, args.max_params,
-                          args.max_flops)
+                          args.max_flops, skipped)
     scores: dict[int, list] = {}
     seconds: dict[int, float] = {}
     for f in FACTORS:
@@ -101,7 +117,7 @@ def run_task(task_name: str, args) -> dict:
                    "failed": sum(s is None for s in scores[f]), "min": min(ok, default=None),
                    "max": max(ok, default=None),
                    "median": sorted(ok)[len(ok) // 2] if ok else None}
-    return {"task": task_name, "architectures": [(label, a.text) for label, a in archs],
+    return {"task": task_name, "skipped": skipped, "architectures": [(label, a.text) for label, a in archs],
             "scores": {str(f): scores[f] for f in FACTORS}, "rows": rows}
 
 
@@ -113,12 +129,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--tasks", default="mnist1d,digits")
     ap.add_argument("--n", type=int, default=30, help="architectures per task (>= 30)")
-    ap.add_argument("--base-steps", type=int, default=25, help="the 1x budget, optimizer steps")
+    ap.add_argument("--base-steps", type=int, default=50, help="the 1x budget, optimizer steps")
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--max-params", type=int, default=300_000)
-    ap.add_argument("--max-flops", type=int, default=30_000_000)
+    ap.add_argument("--max-params", type=int, default=300_000, help="cap per architecture "
+                    "(0: none)")
+    ap.add_argument("--max-flops", type=int, default=30_000_000, help="cap per architecture, one "
+                    "input (0: none; the einspace seeds need 70-90 MFLOPs)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default; "
+                    "1 is fastest on a shared CPU)")
     ap.add_argument("--json", type=Path, help="also write every score here")
     args = ap.parse_args()
     if args.threads:
@@ -139,6 +158,9 @@ def main() -> None:
                   f"{fmt(row['rho'], '.3f')} | {row['seconds']:.0f} s | {row['failed']} | "
                   f"{fmt(row['min'], '.3f')} / {fmt(row['median'], '.3f')} / "
                   f"{fmt(row['max'], '.3f')} |")
+    for r in results:
+        if r["skipped"]:
+            print(f"\n{r['task']}: left out {', '.join(r['skipped'])}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
 

@@ -41,7 +41,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=45.0, help="training time per candidate")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     rows = []
     for task_name in args.tasks.split(","):
         task = get_task(task_name.strip(), seed=0)

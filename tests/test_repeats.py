@@ -105,3 +105,24 @@ def test_cli_search_with_steps_repeats_and_task_options(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "workbench", "search", "--repeats", "0"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert bad.returncode != 0 and "--repeats" in bad.stderr
+
+
+def test_ui_form_passes_steps_repeats_and_task_options(tmp_path):
+    from ui import control
+
+    db = Storage(f"sqlite:///{tmp_path / 'u.db'}")
+    common = dict(space="quickstart", task="digits", searcher="random", option_table=[],
+                  seeds=[], objectives="acc", trials=2, epochs=1, workers=1, seed=0)
+    name = control.create(db, name="u", steps=40, repeats=3, task_options="augment=crop+flip, "
+                          "crop_padding=2", **common)
+    config = db.get_study(name).config
+    assert config["budget"] == {"epochs": 1, "steps": 40} and config["repeats"] == 3
+    assert config["task_options"] == {"augment": "crop+flip", "crop_padding": 2}
+    plain = db.get_study(control.create(db, name="p", steps=0, **common)).config
+    assert plain["budget"] == {"epochs": 1} and plain["repeats"] == 1
+    with pytest.raises(ConfigError, match="repeats: expected an integer >= 1, found 0"):
+        control.create(db, name="r", repeats=0, **common)
+    with pytest.raises(ConfigError, match="--repeats: expected an int in .1, 100., found 101"):
+        control.create(db, name="r", repeats=101, **common)
+    with pytest.raises(ConfigError, match="task options: expected key=value, found 'augment'"):
+        control.create(db, name="t", task_options="augment", **common)

@@ -7,6 +7,7 @@ import gzip
 import pickle
 import random
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -213,3 +214,12 @@ def test_augment_is_a_task_option_for_image_readers(tmp_path):
     task = get_task(f"cifar100:{tmp_path / 'c'}", augment="crop+flip")
     assert task.augment == ("crop", "flip") and task.crop_padding == 4
     assert get_task(f"cifar100:{tmp_path / 'c'}", augment="flip").crop_padding == 0
+
+
+# -- docs/tasks.md -------------------------------------------------------------------------------------
+def test_the_python_blocks_of_docs_tasks_run():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "tasks.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/tasks.md", "exec"), {})
