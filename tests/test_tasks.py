@@ -81,13 +81,16 @@ def test_synthetic_options_determinism_and_to():
 
 def test_list_tasks_registry():
     entries = {t["name"]: t for t in list_tasks()}
-    assert {"digits", "synthetic", "synthetic-cifar", "npz", "folder", "cifar10"} <= set(entries)
+    assert {"mnist1d", "digits", "synthetic", "synthetic-cifar", "npz", "npy", "folder", "cifar10",
+            "cifar100", "mnist"} <= set(entries)
     assert entries["digits"]["input_shape"] == [1, 8, 8] and not entries["digits"]["needs_path"]
     assert entries["npz"]["needs_path"] and entries["npz"]["input_shape"] is None
 
 
 def test_unknown_task_and_missing_path_give_clear_errors(tmp_path):
-    with pytest.raises(NotFound, match="expected a task name .* found 'mnist'"):
+    with pytest.raises(NotFound, match="expected a task name .* found 'imagenet'"):
+        get_task("imagenet")
+    with pytest.raises(ConfigError, match="expected mnist:PATH"):
         get_task("mnist")
     with pytest.raises(ConfigError, match="expected npz:PATH"):
         get_task("npz")

@@ -123,19 +123,21 @@ def _wire(app: gr.Blocks, c: Components, storage) -> None:  # noqa: C901 - one p
     _on(c.f_space.change, lambda s: (seed_choices(s), ""), [c.f_space], [c.f_seeds, c.status])
 
     def on_create(name, space, task, searcher, options, seeds, objectives, trials, epochs,
-                  workers, seed, evaluator, keep):
+                  workers, seed, evaluator, keep, steps, repeats, task_options):
         rows = options.values.tolist() if hasattr(options, "values") else options
         created = control.create(storage, name=name, space=space, task=task, searcher=searcher,
                                  option_table=rows, seeds=seeds, objectives=objectives,
                                  trials=trials, epochs=epochs, workers=workers, seed=seed,
-                                 evaluator=evaluator, keep_weights=keep)
+                                 evaluator=evaluator, keep_weights=keep, steps=steps,
+                                 repeats=repeats, task_options=task_options)
         message = control.start(storage, created)
         return (views.studies_table(storage), *_study_choices(storage, created),
                 gr.Tabs(selected="live"), message)
 
     _on(c.create_btn.click, on_create,
         [c.f_name, c.f_space, c.f_task, c.f_searcher, c.f_options, c.f_seeds, c.f_objectives,
-         c.f_trials, c.f_epochs, c.f_workers, c.f_seed, c.f_evaluator, c.f_keep],
+         c.f_trials, c.f_epochs, c.f_workers, c.f_seed, c.f_evaluator, c.f_keep, c.f_steps,
+         c.f_repeats, c.f_task_options],
         [c.studies, *study_dds, c.tabs, c.status])
 
     def refresh_studies(current):
@@ -394,7 +396,7 @@ def _welcome(empty: bool) -> str:
     if not empty:
         return ""
     return ("No studies yet. Press **Create and start**: the defaults search a small conv space "
-            "on the digits dataset (20 trials of 3 epochs, about a minute on a laptop).")
+            "on MNIST-1D (20 trials of 3 epochs, about a minute on a laptop).")
 
 
 def _int(value: Any) -> int | None:

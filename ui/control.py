@@ -220,8 +220,13 @@ def parse_option_rows(searcher: str, rows: list[list[Any]]) -> dict[str, Any]:
 def create(storage, *, name: str, space: str, task: str, searcher: str,
            option_table: list[list[Any]], seeds: list[str], objectives: str, trials: int,
            epochs: int, workers: int, seed: int, evaluator: str = "",
-           keep_weights: str = "none") -> str:
+           keep_weights: str = "none", steps: int | None = None, repeats: int = 1,
+           task_options: str = "") -> str:
     """Validate the form and store a new study; the study's name.
+
+    ``steps`` (0 or None: use ``epochs``) is a budget in optimizer steps; ``repeats`` trains
+    that many seeds per trial (the mean is the objective); ``task_options`` is ``key=value``
+    pairs separated by commas (values parsed as JSON where they parse).
 
     Seed architectures go into evolution's ``seeds`` option (its initial population); for any
     other searcher they are queued as the first trials.
@@ -234,13 +239,29 @@ def create(storage, *, name: str, space: str, task: str, searcher: str,
     seeds = [s for s in (seeds or []) if s]
     if seeds and "seeds" in cls.options:
         options["seeds"] = ",".join(seeds)
+    steps = steps or None
     for label, value, low in (("trials", trials, 1), ("epochs", epochs, 1),
-                              ("workers", workers, 1)):
+                              ("workers", workers, 1), ("steps", steps or 1, 1),
+                              ("repeats", repeats, 1)):
         if value is None or int(value) != value or int(value) < low:
             raise ConfigError(f"{label}: expected an integer >= {low}, found {value!r}")
-    cfg = StudyConfig(space=space, task=task, searcher=searcher, searcher_options=options,
+    from workbench.repeats import check_repeats
+
+    task_opts = {}
+    for part in filter(None, (p.strip() for p in (task_options or "").split(","))):
+        key, sep, raw = part.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"task options: expected key=value, found {part!r}")
+        try:
+            task_opts[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            task_opts[key.strip()] = raw.strip()
+    cfg = StudyConfig(space=space, task=task, task_options=task_opts, searcher=searcher,
+                      searcher_options=options,
                       objectives=parse_objectives(objectives or "acc"), trials=int(trials),
-                      budget={"epochs": int(epochs)}, seed=int(seed or 0), workers=int(workers),
+                      budget={"epochs": int(epochs), **({"steps": int(steps)} if steps else {})},
+                      repeats=check_repeats(int(repeats)), seed=int(seed or 0),
+                      workers=int(workers),
                       evaluator=(evaluator or "").strip() or None, keep_weights=keep_weights)
     name = (name or "").strip() or f"{space}-{searcher}-{time.strftime('%Y%m%d-%H%M%S')}"
     rec = create_study(storage, name, cfg)

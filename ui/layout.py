@@ -14,8 +14,9 @@ from workbench.diagrams import DEFAULT_DEPTH
 
 # Quick, sensible defaults for the first study on an empty database: trains in about a minute
 # on a laptop CPU.
-DEFAULTS = {"space": "quickstart", "task": "digits", "searcher": "random", "trials": 20,
-            "epochs": 3, "workers": 1, "seed": 0, "objectives": "acc,params"}
+DEFAULTS = {"space": "quickstart", "task": "mnist1d", "searcher": "random", "trials": 20,
+            "epochs": 3, "steps": 0, "repeats": 1, "workers": 1, "seed": 0,
+            "objectives": "acc,params"}
 
 CSS = """
 .wb-diagram { border: 1px solid #e5e7eb; border-radius: 6px; padding: 6px; background: #fff; }
@@ -99,11 +100,18 @@ def _render_create_form(c: Components, spaces: list[str], tasks: list[str],
         c.f_searcher = gr.Dropdown(label="searcher", choices=searchers,
                                    value=DEFAULTS["searcher"], scale=1)
     with gr.Row():
+        c.f_task_options = gr.Textbox(label="task options (key=value, comma-separated; e.g. "
+                                      "augment=crop+flip; see docs/tasks.md)", value="")
+    with gr.Row():
         c.f_objectives = gr.Textbox(label="objectives (acc, params, flops, latency or "
                                     "metric:max|min)", value=DEFAULTS["objectives"], scale=2)
         c.f_trials = gr.Number(label="trials", value=DEFAULTS["trials"], precision=0, minimum=1)
         c.f_epochs = gr.Number(label="epochs per trial", value=DEFAULTS["epochs"], precision=0,
                                minimum=1)
+        c.f_steps = gr.Number(label="steps per trial (0: use epochs)", value=DEFAULTS["steps"],
+                              precision=0, minimum=0)
+        c.f_repeats = gr.Number(label="training seeds per trial (mean is the score)",
+                                value=DEFAULTS["repeats"], precision=0, minimum=1, maximum=100)
         c.f_workers = gr.Number(label="workers", value=DEFAULTS["workers"], precision=0,
                                 minimum=1)
         c.f_seed = gr.Number(label="seed", value=DEFAULTS["seed"], precision=0)

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from storage.records import TrialState
@@ -43,6 +43,7 @@ class Job:
     keep_weights: bool = False
     fidelity: float | None = None
     task_seed: int = 0  # the data split: one per study, not per trial
+    repeats: int = 1  # training seeds of the same architecture in this trial (workbench.repeats)
 
 
 @dataclass(frozen=True)
@@ -103,15 +104,19 @@ def run_job(job: Job) -> Outcome:
         arch = _arch(job)
         budget = _budget(job)
         if job.evaluator:
-            return _custom(job, arch, budget, who, t0)
+            return _repeated(job, lambda j: _custom(j, arch, budget, who, t0))
         from workbench.trainer import evaluate
 
         task = _task(job)
-        res = evaluate(arch, task, budget, device=job.device, seed=job.seed, amp=job.amp,
-                       keep_weights=job.keep_weights)
-        weights = _to_bytes(res.state_dict) if res.state_dict is not None else None
-        return Outcome(res.state, dict(res.metrics), [dict(p) for p in res.curve], res.error,
-                       weights, who, time.perf_counter() - t0)
+
+        def once(j: Job) -> Outcome:
+            res = evaluate(arch, task, budget, device=j.device, seed=j.seed, amp=j.amp,
+                           keep_weights=j.keep_weights)
+            weights = _to_bytes(res.state_dict) if res.state_dict is not None else None
+            return Outcome(res.state, dict(res.metrics), [dict(p) for p in res.curve], res.error,
+                           weights, who, time.perf_counter() - t0)
+
+        return _repeated(job, once)
     except (SystemExit, KeyboardInterrupt) as exc:
         # an evaluator that calls sys.exit() or raises KeyboardInterrupt fails its trial; a
         # Ctrl-C the user pressed (seen by the driver's SIGINT handler) still stops the study
@@ -146,6 +151,26 @@ def sigint_watch() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
         _SIGINT.clear()
+
+
+def _repeated(job: Job, once) -> Outcome:
+    """``once(job)`` for each of the job's ``repeats`` training seeds, combined by
+    :func:`workbench.repeats.combine` (objective = mean); stops at the first failed repeat.
+    Weights, if kept, are the first repeat's (the trial's own seed)."""
+    if job.repeats <= 1:
+        return once(job)
+    from storage.records import TrialState
+    from workbench.repeats import combine, repeat_seed
+
+    t0, runs = time.perf_counter(), []
+    for r in range(job.repeats):
+        runs.append(once(replace(job, seed=repeat_seed(job.seed, r), keep_weights=job.keep_weights
+                                 and r == 0)))
+        if runs[-1].state != TrialState.COMPLETE:
+            break
+    res = combine(runs)
+    return Outcome(res.state, dict(res.metrics), [dict(p) for p in res.curve], res.error,
+                   runs[0].weights, runs[0].worker, time.perf_counter() - t0)
 
 
 def _custom(job: Job, arch, budget, who: str, t0: float) -> Outcome:

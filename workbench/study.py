@@ -87,6 +87,7 @@ class StudyConfig:
     trials: int | None = 20
     max_seconds: float | None = None  # wall-clock budget of one run of the driver
     budget: dict = field(default_factory=dict)  # trainer.Budget fields (epochs, batch_size ...)
+    repeats: int = 1  # training seeds per trial; objective = their mean (workbench.repeats)
     seed: int = 0
     workers: int = 1
     executor: str = "process"
@@ -526,7 +527,8 @@ class StudyRunner:
                   decisions=[[d.path, d.choice] for d in arch.decisions], task=c.task,
                   task_options=c.task_options, budget=c.budget,
                   seed=derive_seed(c.seed, "trial", number), device=c.device, evaluator=c.evaluator,
-                  keep_weights=c.keep_weights != "none", fidelity=fidelity, task_seed=c.seed)
+                  keep_weights=c.keep_weights != "none", fidelity=fidelity, task_seed=c.seed,
+                  repeats=c.repeats)
         self.inflight[number] = (arch, fidelity)
         self.executor.submit(job)
         self.on_event("trial_started", {"number": number, "text": arch.text})

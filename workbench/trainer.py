@@ -11,12 +11,17 @@ unknown device or precision, a bad budget) still raise :class:`~workbench.errors
 ...     "sequential[routing[im2col(3,1,1), computation[linear(16)], col2im], computation[relu]]")
 >>> result = evaluate(arch, task, Budget(epochs=2, batch_size=32))
 >>> result.state.value, len(result.curve), result.metrics["steps"], result.metrics["params"]
-('complete', 2, 4, 516)
+('complete', 2, 100, 516)
+
+90 training samples make 2 batches of 32, but an epoch is at least ``min_epoch_steps`` (50)
+steps: 2 epochs are 100 steps, about 36 passes over the data (see :mod:`workbench.budget`).
+
+>>> result.metrics["passes"], evaluate(arch, task, Budget(steps=7, batch_size=32)).metrics["steps"]
+(35.556, 7)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -29,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from storage.records import TrialState
+from workbench.budget import DEFAULT_LR, DEFAULT_WEIGHT_DECAY, Budget, lr_factor
 from workbench.devices import (
     configure_cuda,
     device_name,
@@ -43,77 +49,10 @@ log = logging.getLogger(__name__)
 
 COMPLETE, FAILED = TrialState.COMPLETE, TrialState.FAILED
 NAN_CHECK_EVERY = 50  # steps between host syncs that look for a non-finite loss
-DEFAULT_LR = {"adamw": 1e-3, "sgd": 0.05}
-DEFAULT_WEIGHT_DECAY = {"adamw": 0.01, "sgd": 5e-4}
 COMPILE_CACHE_SIZE = 4  # compiled candidates kept per worker (below dynamo's recompile limit, 8)
 
-__all__ = ["Budget", "EvalResult", "evaluate", "select_device"]
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How long and how to train one candidate.
-
-    Training stops at whichever comes first: ``epochs``, ``max_steps`` optimizer steps, or
-    ``max_seconds`` of training (checked after every step; the model is still evaluated).
-    ``lr``/``weight_decay`` default per optimizer: AdamW 1e-3 / 0.01, SGD (Nesterov momentum 0.9)
-    0.05 / 5e-4. ``schedule`` is per step: ``cosine`` (to 0 at the planned last step),
-    ``constant``, or ``step`` (x0.1 at 50% and 75% of the planned steps). ``compile``: train
-    through ``torch.compile`` (``True``: the inductor backend; a string names another backend,
-    e.g. ``"aot_eager"``); see :func:`evaluate`.
-
-    >>> Budget(optimizer="sgd").learning_rate
-    0.05
-    >>> Budget(schedule="linear")
-    Traceback (most recent call last):
-    ...
-    workbench.errors.ConfigError: expected Budget.schedule in cosine, constant, step, found 'linear'
-    """
-
-    epochs: int = 5
-    max_steps: int | None = None
-    max_seconds: float | None = None
-    batch_size: int = 128
-    optimizer: str = "adamw"
-    lr: float | None = None
-    weight_decay: float | None = None
-    momentum: float = 0.9
-    schedule: str = "cosine"
-    grad_clip: float | None = 5.0
-    label_smoothing: float = 0.0
-    compile: bool | str = False
-
-    def __post_init__(self) -> None:
-        def need(ok: bool, name: str, expected: str) -> None:
-            if not ok:
-                raise ConfigError(f"expected Budget.{name} {expected}, found "
-                                  f"{getattr(self, name)!r}")
-
-        need(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", ">= 1")
-        need(self.max_steps is None or self.max_steps >= 1, "max_steps", ">= 1 or None")
-        need(self.max_seconds is None or self.max_seconds > 0, "max_seconds", "> 0 or None")
-        need(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", ">= 1")
-        need(self.optimizer in DEFAULT_LR, "optimizer", f"in {', '.join(DEFAULT_LR)}")
-        need(self.lr is None or self.lr > 0, "lr", "> 0 or None")
-        need(self.weight_decay is None or self.weight_decay >= 0, "weight_decay", ">= 0 or None")
-        need(self.schedule in ("cosine", "constant", "step"), "schedule",
-             "in cosine, constant, step")
-        need(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "> 0 or None")
-        need(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
-        need(isinstance(self.compile, bool) or (isinstance(self.compile, str) and self.compile),
-             "compile", "true, false or a torch.compile backend name")
-
-    @property
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
-
-    @property
-    def decay(self) -> float:
-        wd = self.weight_decay
-        return wd if wd is not None else DEFAULT_WEIGHT_DECAY[self.optimizer]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+__all__ = ["DEFAULT_LR", "DEFAULT_WEIGHT_DECAY", "Budget", "EvalResult", "evaluate",
+           "select_device"]
 
 
 @dataclass(frozen=True)
@@ -162,7 +101,9 @@ def evaluate(arch, task, budget: Budget = Budget(), *, device: str | torch.devic
     ``params_backbone``, ``flops``, ``latency_ms`` (median batch-1 forward), ``peak_memory_mb``
     (CUDA: ``max_memory_allocated``; elsewhere the deterministic estimate of
     :func:`workbench.metrics.estimate_training_memory_mb`), ``wall_time_s``, ``epochs`` (completed),
-    ``steps``, ``batch_size``, ``device``, ``precision``.
+    ``steps``, ``planned_steps``, ``warmup_steps``, ``passes`` (over the training split),
+    ``batch_size``, ``device``, ``precision``. Training batches of a task with ``augment`` are
+    augmented (:mod:`workbench.tasks.augment`) with draws from the same seeded generator.
 
     The task's tensors are copied to the device once per process and kept (see
     :func:`_on_device`); on CUDA, convolution inputs and weights are channels-last and the
@@ -324,7 +265,7 @@ def _build(arch, task, seed: int, progress: _Progress) -> nn.Module:
 
 
 def _optimizer(model: nn.Module, budget: Budget, total_steps: int, fused: bool = False):
-    """Optimizer and per-step LR schedule. Weight decay skips biases and norm parameters (1-D
+    """Optimizer and per-step LR schedule (warm-up, then ``budget.schedule``). Weight decay skips biases and norm parameters (1-D
     tensors): decaying them only hurts. ``fused`` (CUDA): one kernel for all parameters, and
     fp16's gradient scaler hands it the inf check as a tensor instead of syncing every step."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
@@ -338,12 +279,7 @@ def _optimizer(model: nn.Module, budget: Budget, total_steps: int, fused: bool =
         opt = torch.optim.AdamW(groups, lr=budget.learning_rate, fused=fused or None)
 
     def factor(step: int) -> float:
-        progress = min(step / max(total_steps, 1), 1.0)
-        if budget.schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-        if budget.schedule == "step":
-            return 0.1 ** ((progress >= 0.5) + (progress >= 0.75))
-        return 1.0
+        return lr_factor(budget, step, total_steps)
 
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
@@ -386,33 +322,39 @@ def _train(model: nn.Module, task, budget: Budget, dev: torch.device, dtype: tor
     verify_compile = step_model is not model and not progress.metrics.get("compile_cached")
     n = len(task.y_train)
     bs = min(budget.batch_size, n)
-    # the last partial batch is dropped: a batch of one breaks BatchNorm, and equal batches keep
-    # the loss scale even across steps
-    steps_per_epoch = n // bs
-    planned = steps_per_epoch * budget.epochs
-    planned = min(planned, budget.max_steps) if budget.max_steps else planned
+    # the last partial batch of a pass is dropped: a batch of one breaks BatchNorm, and equal
+    # batches keep the loss scale even across steps; an epoch may span several passes
+    # (min_epoch_steps), so tiny datasets still give every candidate enough steps
+    steps_per_epoch = budget.steps_per_epoch(n)
+    planned = budget.planned_steps(n)
     progress.batch_size = bs
+    progress.metrics.update(planned_steps=planned, warmup_steps=budget.warmup_steps(planned))
     optimizer, schedule = _optimizer(model, budget, planned, fused=dev.type == "cuda")
     scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
     autocast = dict(device_type=dev.type, dtype=dtype, enabled=dtype != torch.float32)
     gen = torch.Generator().manual_seed(seed)  # CPU generator: same batches on every device
+    batches = _batches(n, bs, gen, dev)
+    augment = getattr(task, "augment", ())
+    if augment:
+        from workbench.tasks.augment import augment_batch
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
 
     train_start = time.perf_counter()
     stop = False
-    for epoch in range(1, budget.epochs + 1):
+    for epoch in range(1, budget.epochs_needed(n) + 1):
         progress.epoch = epoch
         epoch_start = time.perf_counter()
         model.train()
-        order = torch.randperm(n, generator=gen).to(dev, non_blocking=True)
         loss_sum = torch.zeros((), device=dev)  # summed on device: no sync per step
         first_bad = torch.full((), -1, dtype=torch.long, device=dev)  # first non-finite step
         bad_loss = torch.zeros((), device=dev)
         done = 0
-        for i in range(steps_per_epoch):
-            idx = order[i * bs:(i + 1) * bs]
+        for _ in range(min(steps_per_epoch, planned - progress.step)):
+            idx = next(batches)
             xb, yb = task.x_train[idx], task.y_train[idx]  # [B, C, H, W], [B]
+            if augment:
+                xb = augment_batch(xb, augment, task.crop_padding, gen)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             args = (xb, yb, autocast, optimizer, scaler, budget.label_smoothing, progress)
@@ -453,7 +395,7 @@ def _train(model: nn.Module, task, budget: Budget, dev: torch.device, dtype: tor
             bad_loss = torch.where(new_bad, loss, bad_loss)
             if progress.step % NAN_CHECK_EVERY == 0:
                 _check_finite(first_bad, bad_loss, epoch)
-            if budget.max_steps and progress.step >= budget.max_steps:
+            if progress.step >= planned:
                 stop = True
             elif budget.max_seconds and time.perf_counter() - train_start >= budget.max_seconds:
                 stop = True  # graceful: this step is finished, the model is still evaluated
@@ -474,6 +416,7 @@ def _train(model: nn.Module, task, budget: Budget, dev: torch.device, dtype: tor
         if stop:
             break
 
+    progress.metrics["passes"] = round(progress.step * bs / n, 3)  # epochs may span several
     progress.phase = "evaluation"
     _, test_acc = _score(model, task.x_test, task.y_test, bs, autocast, channels_last)
     last = progress.curve[-1]
@@ -493,6 +436,14 @@ def _train(model: nn.Module, task, budget: Budget, dev: torch.device, dtype: tor
         return None
     # contiguous CPU copies: loadable anywhere and storable as safetensors
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def _batches(n: int, bs: int, gen: torch.Generator, dev: torch.device):
+    """Index batches ``[bs]`` on ``dev`` from successive seeded permutations of ``range(n)``."""
+    while True:
+        order = torch.randperm(n, generator=gen).to(dev, non_blocking=True)
+        for i in range(n // bs):
+            yield order[i * bs:(i + 1) * bs]
 
 
 def _check_finite(first_bad: torch.Tensor, bad_loss: torch.Tensor, epoch: int) -> None:
@@ -551,4 +502,5 @@ def _finish(progress: _Progress, t0: float) -> dict:
     metrics = dict(progress.metrics)
     metrics.update(wall_time_s=time.perf_counter() - t0, epochs=progress.epochs_done,
                    steps=progress.step, batch_size=progress.batch_size or None)
+
     return metrics

@@ -32,8 +32,12 @@ def _kv(pairs: list[str], what: str) -> dict:
 @app.command()
 def search(
     space: str = SPACE,
-    task: str = typer.Option("digits", "--task", "-t",
-                             help="digits | synthetic | npz:PATH | folder:PATH | cifar10:PATH"),
+    task: str = typer.Option("mnist1d", "--task", "-t",
+                             help="mnist1d | digits | synthetic | npz:PATH | npy:PATH | "
+                                  "folder:PATH | cifar10:PATH | cifar100:PATH | mnist:PATH "
+                                  "(docs/tasks.md)."),
+    task_opt: list[str] = typer.Option([], "--task-opt",
+                                       help="key=value (repeatable), e.g. augment=crop+flip."),
     searcher: str = typer.Option("random", "--searcher", help="See `workbench searchers`."),
     searcher_opt: list[str] = typer.Option([], "--searcher-opt", help="key=value (repeatable)."),
     space_opt: list[str] = typer.Option([], "--space-opt", help="key=value (repeatable)."),
@@ -45,7 +49,12 @@ def search(
     max_params: int | None = typer.Option(None, "--max-params", help="Parameter cap."),
     max_flops: int | None = typer.Option(None, "--max-flops",
                                          help="FLOPs cap (one input); checked before training."),
-    epochs: int = typer.Option(5, "--epochs", help="Training epochs per trial."),
+    epochs: int = typer.Option(5, "--epochs", help="Training epochs per trial (an epoch is a "
+                               "pass or 50 steps, whichever is more)."),
+    steps: int | None = typer.Option(None, "--steps", min=1,
+                                     help="Optimizer steps per trial (instead of --epochs)."),
+    repeats: int = typer.Option(1, "--repeats", min=1, max=100,
+                                help="Training seeds per trial; objective = their mean."),
     batch_size: int = typer.Option(128, "--batch-size"),
     lr: float | None = typer.Option(None, "--lr"),
     optimizer: str = typer.Option("adamw", "--optimizer", help="adamw | sgd"),
@@ -81,14 +90,16 @@ def search(
         ray = {"address": ray_address, "gpus_per_trial": gpus_per_trial,
                "cpus_per_trial": cpus_per_trial, "max_retries": max_retries}
     cfg = StudyConfig(
-        space=space, space_options=_kv(space_opt, "--space-opt"), task=task, searcher=searcher,
+        space=space, space_options=_kv(space_opt, "--space-opt"), task=task,
+        task_options=_kv(task_opt, "--task-opt"), searcher=searcher,
         searcher_options=_kv(searcher_opt, "--searcher-opt"),
         objectives=parse_objectives(objectives),
         constraints={k: v for k, v in (("max_params", max_params), ("max_flops", max_flops))
                      if v},
         trials=trials, max_seconds=max_seconds,
         budget={"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
-                **({"compile": True} if compile else {})},
+                **({"steps": steps} if steps else {}), **({"compile": True} if compile else {})},
+        repeats=repeats,
         trials_per_gpu=(int(trials_per_gpu) if trials_per_gpu and trials_per_gpu.isdigit()
                         else trials_per_gpu),
         seed=seed, workers=workers, executor=executor, timeout=timeout, device=device,
