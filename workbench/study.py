@@ -78,7 +78,7 @@ class StudyConfig:
 
     space: str = "einspace"
     space_options: dict = field(default_factory=dict)
-    task: str = "digits"
+    task: str = "mnist1d"
     task_options: dict = field(default_factory=dict)
     searcher: str = "random"
     searcher_options: dict = field(default_factory=dict)
@@ -133,9 +133,13 @@ class StudyConfig:
             _in_range("--max-seconds", self.max_seconds, 1e-3, 1e9)
         for key, flag, high in (("epochs", "--epochs", 100_000), ("batch_size", "--batch-size",
                                                                  65_536),
-                                ("max_steps", "--steps", 10**9)):
+                                ("steps", "--steps", 10**9), ("max_steps", "--max-steps", 10**9)):
             if self.budget.get(key) is not None:
                 _in_range(flag, self.budget[key], 1, high)
+        if self.budget.get("steps") is not None and self.searcher in ("sha", "hyperband"):
+            raise ConfigError(f"--steps: the {self.searcher} searcher sets each trial's epochs "
+                              f"(its rungs); give --epochs instead of --steps")
+        _in_range("--repeats", self.repeats, 1, 100)
         if self.trials is None and self.max_seconds is None:
             raise ConfigError("expected a trial budget (--trials) or a time budget "
                               "(--max-seconds), found neither")
