@@ -172,3 +172,32 @@ def test_workers_die_with_their_driver_after_kill_9(tmp_path):
     while time.monotonic() < deadline and any(_alive(w) for w in workers):
         time.sleep(0.1)
     assert not [w for w in workers if _alive(w)], "workers outlived their driver"
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_driver_rides_out_a_postgresql_restart(tmp_path):
+    import threading
+
+    from storage.testing import start_postgres
+
+    server = start_postgres(tmp_path / "pg")
+    try:
+        st = Storage(server.url)
+        create_study(st, "r", StudyConfig(space="mlp", task="digits", trials=30,
+                                          executor="inline", seed=5,
+                                          evaluator="tests.evaluators:slow_score"))
+        restarted = threading.Event()
+
+        def on_event(kind, data):
+            if kind == "trial_finished" and data["finished"] == 5 and not restarted.is_set():
+                restarted.set()
+                server.restart()  # every open connection dies under the driver
+
+        summary = run_study(st, "r", on_event=on_event)
+        assert restarted.is_set()
+        assert summary.status is StudyStatus.FINISHED
+        assert summary.complete + summary.failed == 30
+        assert len(st.trials("r")) == 30 and all(t.state.finished for t in st.trials("r"))
+    finally:
+        server.stop()

@@ -320,7 +320,11 @@ class StudyRunner:
     def __init__(self, storage: StudyStorage, name: str, *, executor=None,
                  on_event: Callable[[str, dict], None] | None = None,
                  should_stop: Callable[[], bool] | None = None):
-        self.storage, self.name = storage, name
+        from workbench.reconnect import Reconnecting
+
+        # the driver rides out a database restart or a dropped connection (retried with
+        # back-off for workbench.reconnect.RECONNECT_S) instead of dying mid-search
+        self.storage, self.name = Reconnecting(storage), name
         self.cfg = load_config(storage, name)
         c = self.cfg
         self.space = study_space(c)
