@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import case, delete, exc, func, select, update
 
 from storage._base import clean_json, study_record
+from storage._notes import NotesMixin
 from storage._trials import TrialsMixin
 from storage.engine import WRITE, default_url, describe, make_engine, parse_url, upgrade
 from storage.errors import ConflictError, StorageError
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 _DIRECTIONS = ("maximize", "minimize")
 
 
-class Storage(TrialsMixin):
+class Storage(NotesMixin, TrialsMixin):
     """Studies, architectures, trials, learning curves and artifacts in one database.
 
     ``url`` is any SQLAlchemy URL (default: :func:`storage.default_url`). Opening creates the
@@ -187,6 +188,7 @@ class Storage(TrialsMixin):
             from storage.models import Artifact, CurvePoint, Repeat
 
             s.execute(delete(Repeat).where(Repeat.study_id == study_id))
+            self._delete_notes(s, study_id)
             s.execute(delete(CurvePoint).where(CurvePoint.trial_id.in_(trial_ids)))
             s.execute(delete(Artifact).where(Artifact.trial_id.in_(trial_ids)))
             s.execute(delete(Trial).where(Trial.study_id == study_id))

@@ -32,7 +32,8 @@ class TrialState(str, Enum):
         return self in (TrialState.COMPLETE, TrialState.FAILED, TrialState.PRUNED)
 
 
-STUDY_STATUSES = ("created", "running", "stopping", "stopped", "finished", "failed")
+# "stopping": finish the trials in flight, then stop; "cancelling": stop now, re-queueing them
+STUDY_STATUSES = ("created", "running", "stopping", "cancelling", "stopped", "finished", "failed")
 
 
 @dataclass(frozen=True)

@@ -325,13 +325,13 @@ def test_study_summaries(store):
 def test_migrations_at_head_and_reopen_is_noop(url):
     with Storage(url) as st:
         make_study(st)
-        assert st.revision == head_revision() == "0002"
+        assert st.revision == head_revision() == "0003"
     engine = sa.create_engine(parse_url(url))
     try:
         assert current_revision(engine) == head_revision()
         with engine.connect() as conn:
             versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
-        assert versions == [("0002",)]
+        assert versions == [("0003",)]
         # The ORM models and the migrations describe the same schema.
         from alembic.autogenerate import compare_metadata
         from alembic.runtime.migration import MigrationContext
