@@ -15,7 +15,7 @@ pytest.importorskip("plotly")
 
 from storage import Storage  # noqa: E402
 from ui import arch_views as av  # noqa: E402
-from ui import analysis, control, figures, panels, views  # noqa: E402
+from ui import control, figures, panels, views  # noqa: E402
 from ui.panels import LiveState  # noqa: E402
 from ui.snapshot import Snapshots, read_snapshot  # noqa: E402
 from workbench.errors import ConfigError  # noqa: E402

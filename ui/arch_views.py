@@ -68,8 +68,14 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def explain(exc: BaseException) -> str:
-    """One line for the UI: what was expected, what was found, where (no traceback)."""
+    """One line for the UI: what was expected, what was found, where (no traceback). CLI flags
+    in library messages become the names of the UI's fields (``--objectives`` -> ``objectives``).
+
+    >>> explain(ConfigError("--objectives: expected acc or metric:max, found ''"))
+    "objectives: expected acc or metric:max, found ''"
+    """
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = re.sub(r"(?<![\w-])--([a-z][\w-]*)", r"\1", text)
     if isinstance(exc, (WorkbenchError,)):
         return text
     try:

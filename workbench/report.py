@@ -150,8 +150,8 @@ def study_report(storage, name: str, *, top_k: int = TOP_K) -> str:
                          f"{esc(_fmt(t.metrics[first['name']]))}</h3>"
                          f"<div class='diagram'>{_diagram(study, t)}</div>")
     config = {k: v for k, v in study.config.items() if k != "driver"}
-    parts.append("<h2>Configuration</h2><pre>" + esc(json.dumps(config, indent=2,
-                                                                sort_keys=True)) + "</pre>")
+    parts.append("<h2>Configuration</h2><pre>" + html.escape(
+        json.dumps(config, indent=2, sort_keys=True), quote=False) + "</pre>")
     style = ("body{font-family:system-ui,sans-serif;margin:24px;color:#111}"
              "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;"
              "text-align:left;white-space:nowrap}.diagram{overflow:auto;max-height:700px;"
