@@ -56,7 +56,44 @@ CLICK_JS = """
     input.value = String(text);
     input.dispatchEvent(new Event("input", {bubbles: true}));
   };
+  // uirevision by hand: gradio re-creates a plot (Plotly.newPlot) whenever its config object
+  // differs, which drops plotly's own uirevision memory; so remember the user's zoom and pan
+  // per plot and put them back after a redraw with the same uirevision
+  const keepView = (gd) => {
+    if (gd.__wbView || typeof gd.on !== "function") return;
+    const st = gd.__wbView = {rev: undefined, ranges: null, applying: false};
+    gd.on("plotly_relayout", (ev) => {
+      if (st.applying || !ev) return;
+      const r = {};
+      for (const k of Object.keys(ev)) {
+        if (/^[xy]axis\d*\.(range(\[\d\])?|autorange)$/.test(k)) r[k] = ev[k];
+      }
+      if (!Object.keys(r).length) return;
+      const reset = Object.keys(r).some((k) => k.endsWith("autorange"));
+      if (st.rev !== gd.layout.uirevision) st.ranges = null;
+      st.rev = gd.layout.uirevision;
+      st.ranges = reset ? null : Object.assign(st.ranges || {}, r);
+    });
+  };
+  // called (debounced) after any change to the page: a redraw replaced the plot's svg
+  const restoreViews = () => {
+    if (!window.Plotly) return;
+    for (const gd of document.querySelectorAll(".js-plotly-plot")) {
+      const st = gd.__wbView;
+      if (!st || st.applying || !st.ranges || !gd.layout || !gd._fullLayout) continue;
+      if (gd.layout.uirevision !== st.rev) { st.ranges = null; continue; }
+      const axes = new Set(Object.keys(st.ranges).map((k) => k.split(".")[0]));
+      const lost = [...axes].some((a) => gd._fullLayout[a] && gd._fullLayout[a].autorange);
+      if (!lost) continue;
+      st.applying = true;
+      Promise.resolve(window.Plotly.relayout(gd, st.ranges)).finally(() => {
+        st.applying = false;
+      });
+    }
+  };
+  let restoreTimer = null;
   const bindPlots = () => {
+    for (const gd of document.querySelectorAll(".js-plotly-plot")) keepView(gd);
     for (const id of ["wb-pareto", "wb-best", "wb-slice", "wb-cmp-best"]) {
       const root = document.getElementById(id);
       if (!root) continue;
@@ -151,7 +188,12 @@ CLICK_JS = """
       }
     }
   };
-  const bind = () => { bindPlots(); bindDiagrams(); };
+  const bind = () => {
+    bindPlots();
+    bindDiagrams();
+    clearTimeout(restoreTimer);
+    restoreTimer = setTimeout(restoreViews, 150);
+  };
   new MutationObserver(bind).observe(document.body, {childList: true, subtree: true});
   bind();
 }
@@ -183,7 +225,7 @@ def _msg(elem_id: str) -> gr.Markdown:
 def _render_studies(c: Components, spaces: list[str], tasks: list[str],
                     searchers: list[str]) -> None:
     with gr.Tab("Studies", id="studies"):
-        with gr.Accordion("Create a study", open=True) as c.create_box:
+        with gr.Accordion("Create a study", open=True, elem_id="wb-create-box") as c.create_box:
             _render_create_form(c, spaces, tasks, searchers)
         with gr.Row():
             c.refresh_studies = gr.Button("Refresh", size="sm", scale=0, min_width=90)
@@ -222,10 +264,12 @@ def _render_create_form(c: Components, spaces: list[str], tasks: list[str],
         c.f_task = gr.Dropdown(label="task (name or name:PATH)", choices=tasks,
                                value=DEFAULTS["task"], allow_custom_value=True, scale=1)
         c.f_searcher = gr.Dropdown(label="searcher", choices=searchers,
-                                   value=DEFAULTS["searcher"], scale=1)
+                                   value=DEFAULTS["searcher"], scale=1,
+                                   elem_id="wb-create-searcher")
     with gr.Row():
         c.f_objectives = gr.Textbox(label="objectives (acc, params, flops, latency or "
-                                    "metric:max|min)", value=DEFAULTS["objectives"], scale=2)
+                                    "metric:max|min)", value=DEFAULTS["objectives"], scale=2,
+                                    elem_id="wb-f-objectives")
         c.f_trials = gr.Number(label="trials", value=DEFAULTS["trials"], precision=0, minimum=1)
         c.f_epochs = gr.Number(label="epochs per trial", value=DEFAULTS["epochs"], precision=0,
                                minimum=1)
@@ -247,7 +291,7 @@ def _render_create_form(c: Components, spaces: list[str], tasks: list[str],
                                    choices=["none", "top:5", "all"])
             c.f_evaluator = gr.Textbox(label="custom evaluator module:function (optional, "
                                        "replaces training)", placeholder="tests.evaluators:"
-                                       "param_score")
+                                       "param_score", elem_id="wb-f-evaluator")
     with gr.Row():
         c.create_btn = gr.Button("Create and start", variant="primary", elem_id="wb-create",
                                  scale=1)

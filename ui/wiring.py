@@ -34,18 +34,19 @@ class Ctx:
     export_dir: str
 
 
-def guard(fn: Callable[..., Any], n_out: int) -> Callable[..., tuple]:
+def guard(fn: Callable[..., Any], n_out: int) -> Callable[..., Any]:
     """Run ``fn``; on an error leave every output but the last (the action's message line)
     unchanged and put the error's one-line explanation there."""
 
     @functools.wraps(fn)
-    def run(*args: Any) -> tuple:
+    def run(*args: Any) -> Any:
         try:
             out = fn(*args)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
             log.debug("handler %s failed", fn.__name__, exc_info=True)
-            return (*[gr.skip()] * (n_out - 1), f"⚠ {av.explain(exc)}")
-        return out if isinstance(out, tuple) else (out,)
+            out = (*[gr.skip()] * (n_out - 1), f"⚠ {av.explain(exc)}")
+        out = out if isinstance(out, tuple) else (out,)
+        return out[0] if n_out == 1 else out  # gradio wants a bare value for one output
 
     return run
 
@@ -142,12 +143,12 @@ def wire_studies(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
         table, states = studies_table(st)
         names = study_names(st)
         return (table, choices(names, created), choices(names, created), *lists(*current)[2:],
-                _studies_sig(st, states), gr.Tabs(selected="live"), message, message)
+                _studies_sig(st, states), gr.Tabs(selected="live"), "", message, message)
 
     on(c.create_btn.click, on_create,
        [c.f_name, c.f_space, c.f_task, c.f_searcher, c.f_options, c.f_seeds, c.f_objectives,
         c.f_trials, c.f_epochs, c.f_workers, c.f_seed, c.f_evaluator, c.f_keep, *dds],
-       [*listed, c.tabs, c.live_msg, c.create_msg])
+       [*listed, c.tabs, c.status, c.live_msg, c.create_msg])
     def pick(evt: gr.SelectData):
         return evt.row_value[0], ""
 
@@ -262,14 +263,11 @@ def wire_explorer(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
 
     on(c.x_space.input, space_changed, [c.x_space], [c.x_shape, c.x_seed_name, c.x_message])
 
-    def seed_chosen(space, shape, classes, seed_name, view, depth):
-        if not seed_name:
-            return skips(3) + ("",)
-        return (seed_name, *show(space, shape, classes, seed_name, view, depth))
-
-    on(c.x_seed_name.input, seed_chosen,
-       [c.x_space, c.x_shape, c.x_classes, c.x_seed_name, c.x_view, c.x_depth],
-       [c.x_text, *x_out])
+    # the box shows the seed's name at once; drawing it (seconds for a ResNet) comes after, so
+    # the box is not left pending (and deaf to typing) while the diagram renders
+    c.x_seed_name.input(lambda name: name or gr.skip(), [c.x_seed_name], [c.x_text]).then(
+        guard(lambda name, *a: show(*a) if name else skips(3), len(x_out)),
+        [c.x_seed_name, *x_in], x_out)
     # the seed dropdown names what the box holds: typing something else clears it
     c.x_text.input(lambda text, seed: gr.skip() if (text or "").strip() == seed else
                    gr.Dropdown(value=None), [c.x_text, c.x_seed_name], [c.x_seed_name])

@@ -188,7 +188,7 @@ def wire_trial(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
         return (d["newest"], d["best"], *(
             (d["card"], d["trial"], d["lineage"]) if keep else skips(3)), "")
 
-    for ev in (c.depth.release, c.view.change):
+    for ev in (c.depth.change, c.view.change):
         on(ev, redraw, [c.live_study, c.live, c.view, c.depth],
            [c.newest_diagram, c.best_diagram, c.card_diagram, c.trial_diagram, c.lineage_html,
             c.live_status])
@@ -209,13 +209,14 @@ def wire_trial(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
         arch, _ = av.snapshot_arch(ctx.snaps.get(sel.study), sel.trial)
         shape = ",".join(map(str, arch.input_shape))
         message, info, diagram = av.explorer_view(arch, view, depth)
+        seeds = list(av.space_for(arch.space, arch.input_shape, arch.num_classes).seeds())
         return (arch.space, shape, arch.num_classes, arch.text, message, info, diagram,
-                gr.Tabs(selected="explorer"), "")
+                gr.Dropdown(choices=seeds, value=None), gr.Tabs(selected="explorer"), "")
 
     for button in (c.to_explorer, c.card_explorer):
         on(button.click, to_explorer, [c.live, c.x_view, c.x_depth],
            [c.x_space, c.x_shape, c.x_classes, c.x_text, c.x_message, c.x_info, c.x_diagram,
-            c.tabs, c.trial_msg])
+            c.x_seed_name, c.tabs, c.trial_msg])
 
     def note(sel, text):
         if sel.study is None or sel.trial is None:
@@ -272,7 +273,8 @@ def wire_analysis(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
                                             numbers=numbers)
         return df, caption, ""
 
-    on(c.brush.input, brush, [c.live_study, c.brush], [c.a_trials, c.a_caption, c.a_msg])
+    # .change: the brush box is filled by a script (a synthetic input event is no user input)
+    on(c.brush.change, brush, [c.live_study, c.brush], [c.a_trials, c.a_caption, c.a_msg])
 
 
 def wire_compare(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
