@@ -61,6 +61,14 @@ def varied_paths(trials: Sequence, limit: int = MAX_PATHS) -> list[str]:
     return out
 
 
+def _choice_order(label: str) -> tuple:
+    """Numbers in numeric order, then words, the unvisited ``—`` last."""
+    try:
+        return (label == MISSING, 0, float(label), "")
+    except ValueError:
+        return (label == MISSING, 1, 0.0, label)
+
+
 def _thin(items: Sequence, limit: int) -> list:
     if len(items) <= limit:
         return list(items)
@@ -78,7 +86,7 @@ def parcoords_dimensions(snap: StudySnapshot, paths: Sequence[str] | None = None
     _, rows = decision_table(trials)
     for p in paths:
         labels = [r.get(p, MISSING) for r in rows]
-        ticks = sorted(set(labels), key=lambda v: (v == MISSING, v))
+        ticks = sorted(set(labels), key=_choice_order)
         index = {v: i for i, v in enumerate(ticks)}
         dims.append({"label": p, "values": [index[v] for v in labels],
                      "tickvals": list(range(len(ticks))), "ticktext": ticks})
@@ -97,13 +105,13 @@ def parallel_coordinates(snap: StudySnapshot, paths: Sequence[str] | None = None
     dims = parcoords_dimensions(snap, paths, max_trials)
     if not dims[0]["values"]:
         return empty_figure("no complete trial yet")
-    color = dims[-1]["values"] if len(dims) > 1 else dims[0]["values"]
     first = snap.objective_names[0] if snap.objective_names else ""
+    color = next((d["values"] for d in dims if d["label"] == first), dims[0]["values"])
     fig = go.Figure(go.Parcoords(
         dimensions=dims,
         line={"color": color, "colorscale": "Viridis", "showscale": True,
               "reversescale": direction(first, snap.objectives) == "minimize",
-              "colorbar": {"title": {"text": snap.objective_names[-1] if first else ""}}}))
+              "colorbar": {"title": {"text": first}}}))
     fig = layout(fig, f"decisions and objectives of {len(dims[0]['values'])} complete trials "
                  "(drag along an axis to filter the table)", "", "",
                  revision=f"{snap.name}|parcoords", height=480)
@@ -211,7 +219,7 @@ def slice_figure(snap: StudySnapshot, path: str, objective: str | None = None,
         groups.setdefault(r.get(path, MISSING), []).append(t)
     fig = go.Figure()
     per_group = max(20, max_points // max(1, len(groups)))
-    for label in sorted(groups, key=lambda v: (v == MISSING, v)):
+    for label in sorted(groups, key=_choice_order):
         shown = _thin(groups[label], per_group)
         fig.add_trace(go.Box(y=[t.metrics[objective] for t in shown], name=label,
                              boxpoints="all", jitter=0.4, pointpos=0, marker={"size": 4},

@@ -48,7 +48,7 @@ CSS = """
 #   ResizeObserver on each plot re-lays it out whenever its size changes (e.g. its tab shows);
 # * diagrams: pan by dragging, zoom with the buttons or ctrl + wheel, fit to the box; the
 #   lineage view scrolls to the first highlighted (changed) part.
-CLICK_JS = """
+CLICK_JS = r"""
 () => {
   const setBox = (sel, text) => {
     const input = document.querySelector(sel + " input, " + sel + " textarea");
