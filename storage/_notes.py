@@ -12,10 +12,19 @@ from storage.errors import StorageError
 from storage.models import Architecture, Note, Study, Trial, utcnow
 from storage.records import TrialRecord
 
-# The trial's columns and its architecture's, labelled as storage._base.row_record reads them.
-_ROW = (*Trial.__table__.c, Architecture.hash.label("arch_hash"),
-        Architecture.text.label("arch_text"), Architecture.decisions.label("arch_decisions"),
-        Architecture.space.label("arch_space"))
+# An architecture's columns, labelled as storage._base.row_record reads them.
+_ARCH = (Architecture.id.label("arch_id"), Architecture.hash.label("arch_hash"),
+         Architecture.text.label("arch_text"), Architecture.decisions.label("arch_decisions"),
+         Architecture.space.label("arch_space"))
+
+
+class _Row:
+    """A trial row joined with its architecture in Python (row_record reads ``_mapping``)."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: dict[str, Any]):
+        self._mapping = mapping
 
 
 class NotesMixin(StorageBase):
@@ -76,16 +85,25 @@ class NotesMixin(StorageBase):
     def trials_from(self, study: str, number: int = 0) -> list[TrialRecord]:
         """Every trial numbered ``number`` or above, in number order, without curves.
 
-        One Core query (about four times faster than :meth:`trials` for a whole study): what a
-        reader that keeps the finished trials it has already read asks for on each change.
+        Two Core queries, the trials and then their distinct architectures (a study's trials
+        share few architectures, and decoding each one's decisions once instead of once per
+        trial is most of the cost): about five times faster than :meth:`trials` for a whole
+        study. What a reader that keeps the finished trials it already has asks for on each
+        change.
         """
         with self._connect() as c:
             study_id = self._study_id(c, study)
-            rows = c.execute(select(*_ROW).join(Architecture, Architecture.id ==
-                                                Trial.architecture_id)
+            rows = c.execute(select(*Trial.__table__.c)
                              .where(Trial.study_id == study_id, Trial.number >= int(number))
                              .order_by(Trial.number)).all()
-        return [row_record(r, study) for r in rows]
+            ids = sorted({r.architecture_id for r in rows})
+            archs = {}
+            for chunk in range(0, len(ids), 900):  # SQLite's limit on bound parameters
+                for a in c.execute(select(*_ARCH).where(
+                        Architecture.id.in_(ids[chunk:chunk + 900]))):
+                    archs[a.arch_id] = a._mapping
+        return [row_record(_Row({**r._mapping, **archs[r.architecture_id]}), study)
+                for r in rows]
 
     def _delete_notes(self, s: Any, study_id: int) -> None:
         s.execute(delete(Note).where(Note.study_id == study_id))
