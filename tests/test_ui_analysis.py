@@ -195,3 +195,23 @@ def test_study_report_is_self_contained(tmp_path):
     assert "Plotly" in html and "cdn.plot.ly" not in html.split("<body>")[1][:2000]
     assert "<script src=" not in html  # nothing fetched: plotly.js is inlined
     assert json.loads(html.split("<pre>")[1].split("</pre>")[0])["space"] == "quickstart"
+
+
+@pytest.mark.slow
+def test_notes_rename_and_bulk_read_on_postgresql(postgres_db_url):
+    db = Storage(postgres_db_url)
+    db.create_study("p", space="toy", task="t", searcher="random", objectives=OBJECTIVES,
+                    config={}, seed=0)
+    for i in range(3):
+        db.create_trial("p", arch_hash=f"h{i % 2}", arch_text=f"a{i % 2}", space="toy",
+                        arch_decisions=[["root/op", OPS[i % 2]]], state="complete",
+                        metrics={"val_accuracy": i / 10, "params": i})
+    assert db.trials_from("p") == db.trials("p") and db.trials_from("p", 2) == db.trials("p")[2:]
+    db.set_note("p", "on postgres")
+    db.set_note("p", "third", trial=2)
+    db.rename_study("p", "q")
+    assert db.notes("q") == {None: "on postgres", 2: "third"}
+    snap = read_snapshot(db, "q")
+    assert [t.number for t in snap.complete] == [0, 1, 2] and snap.notes[2] == "third"
+    db.delete_study("q")
+    db.close()

@@ -36,8 +36,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """The app on a free localhost port over a fresh SQLite file; its URL and storage."""
+def served(tmp_path_factory, request):
+    """The app on a free localhost port over a fresh SQLite file (or, with
+    ``WORKBENCH_BROWSER_DB=postgresql``, a fresh database on the test PostgreSQL server); its
+    URL and storage."""
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         pytest.skip(f"no Chromium at {CHROMIUM} (CI installs it: apt-get install chromium)")
     pytest.importorskip("playwright.sync_api")
@@ -47,7 +49,11 @@ def served(tmp_path_factory):
     from storage import Storage
     from ui import build_app
 
-    db = Storage(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'browser.db'}")
+    if os.environ.get("WORKBENCH_BROWSER_DB") == "postgresql":
+        url = request.getfixturevalue("postgres_server").create_database()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'browser.db'}"
+    db = Storage(url)
     app = build_app(db)
     port = _free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
