@@ -80,7 +80,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     path = os.path.join(tempfile.gettempdir(), f"workbench-ui-bench-{n}.db")
     db = Storage(f"sqlite:///{path}")
-    if not any(r.name == "big" and sum(db.count_trials("big").values()) in range(n, n + 10)
+    if not any(r.name == "big" and sum(db.count_trials("big").values()) in range(n, n + 1000)
                for r in db.list_studies()):
         if db.list_studies():
             db.delete_study("big")

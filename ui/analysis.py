@@ -213,10 +213,10 @@ def slice_figure(snap: StudySnapshot, path: str, objective: str | None = None,
     trials = [t for t in snap.complete if is_num(t.metrics.get(objective))]
     if not trials or not path:
         return empty_figure("choose a decision path" if trials else "no complete trial yet")
-    _, rows = decision_table(trials)
     groups: dict[str, list] = {}
-    for t, r in zip(trials, rows):
-        groups.setdefault(r.get(path, MISSING), []).append(t)
+    for t in trials:  # one path only: no need to tabulate every decision of every trial
+        choice = next((choice_text(c) for p, c in t.arch_decisions if p == path), MISSING)
+        groups.setdefault(choice, []).append(t)
     fig = go.Figure()
     per_group = max(20, max_points // max(1, len(groups)))
     for label in sorted(groups, key=_choice_order):

@@ -6,6 +6,15 @@ request reaches a driver in any process or on any host).
 * :attr:`StopMode.NOW` (status ``cancelling``): cancel the trials in flight and re-queue them
   (they run again from scratch on resume), then stop.
 
+What the driver does (``workbench.study.StudyRunner``):
+
+* on ``stopping``: stop submitting (``_want_more`` false), keep calling ``executor.wait`` and
+  ``_record`` until ``inflight`` is empty, then set ``stopped``;
+* on ``cancelling``: leave the loop at once, ``executor.shutdown`` (cancelling its jobs), then
+  ``requeue_running`` and set ``stopped``;
+* a driver that starts and finds either status stops before running anything (as it does for
+  ``stopping`` today); ``ui.control.start`` clears a stale request of a dead driver.
+
 >>> from storage import Storage
 >>> st = Storage("sqlite://")
 >>> _ = st.create_study("s", space="toy", task="t", searcher="random", config={}, seed=0,
