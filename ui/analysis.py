@@ -198,8 +198,8 @@ def importance_figure(snap: StudySnapshot, objective: str | None = None, *, seed
     fig = go.Figure(go.Bar(x=[w for _, w in ranked], y=[p for p, _ in ranked], orientation="h",
                            marker={"color": "#1f77b4"},
                            hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
-    fig = layout(fig, f"decision importance for {objective} (random forest over the decision "
-                 "one-hots)", "share of the explained variance", "",
+    fig = layout(fig, f"decision importance for {objective}",
+                 "share of the variance explained (random forest over decision one-hots)", "",
                  revision=f"{snap.name}|importance|{objective}", height=max(300, 28 * len(ranked)
                                                                             + 120))
     fig.update_layout(margin={"l": 220, "r": 20, "t": 50, "b": 50})
