@@ -9,6 +9,7 @@ from sqlalchemy import case, delete, exc, func, select, update
 
 from storage._base import clean_json, study_record
 from storage._leases import LeasesMixin
+from storage._notes import NotesMixin
 from storage._trials import TrialsMixin
 from storage.engine import (
     WRITE,
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 _DIRECTIONS = ("maximize", "minimize")
 
 
-class Storage(TrialsMixin, LeasesMixin):
+class Storage(NotesMixin, TrialsMixin, LeasesMixin):
     """Studies, architectures, trials, learning curves and artifacts in one database.
 
     ``url`` is any SQLAlchemy URL (default: :func:`storage.default_url`). Opening creates the
@@ -199,6 +200,7 @@ class Storage(TrialsMixin, LeasesMixin):
 
             s.execute(delete(Lease).where(Lease.study_id == study_id))
             s.execute(delete(Repeat).where(Repeat.study_id == study_id))
+            self._delete_notes(s, study_id)
             s.execute(delete(CurvePoint).where(CurvePoint.trial_id.in_(trial_ids)))
             s.execute(delete(Artifact).where(Artifact.trial_id.in_(trial_ids)))
             s.execute(delete(Trial).where(Trial.study_id == study_id))

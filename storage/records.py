@@ -39,7 +39,8 @@ class TrialState(str, Enum):
 
 class StudyStatus(str, Enum):
     """Life cycle of a study: ``created -> running -> finished | stopped | failed``; ``stopping``
-    is a request that its driver (in whatever process) honours.
+    (after the trials in flight) and ``cancelling`` (now) are requests that its driver, in
+    whatever process, honours.
 
     >>> StudyStatus("stopping") is StudyStatus.STOPPING
     True
@@ -49,7 +50,8 @@ class StudyStatus(str, Enum):
 
     CREATED = "created"
     RUNNING = "running"
-    STOPPING = "stopping"
+    STOPPING = "stopping"  # finish the trials in flight, then stop
+    CANCELLING = "cancelling"  # stop now: cancel the trials in flight and re-queue them
     STOPPED = "stopped"
     FINISHED = "finished"
     FAILED = "failed"
@@ -62,7 +64,7 @@ class StudyStatus(str, Enum):
     @property
     def active(self) -> bool:
         """True while a driver is (or should be) running the study."""
-        return self in (StudyStatus.RUNNING, StudyStatus.STOPPING)
+        return self in (StudyStatus.RUNNING, StudyStatus.STOPPING, StudyStatus.CANCELLING)
 
 
 STUDY_STATUSES = tuple(s.value for s in StudyStatus)

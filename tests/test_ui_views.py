@@ -15,7 +15,9 @@ pytest.importorskip("plotly")
 
 from storage import Storage  # noqa: E402
 from ui import arch_views as av  # noqa: E402
-from ui import control, views  # noqa: E402
+from ui import control, figures, panels, views  # noqa: E402
+from ui.panels import LiveState  # noqa: E402
+from ui.snapshot import Snapshots, read_snapshot  # noqa: E402
 from workbench.errors import ConfigError  # noqa: E402
 from workbench.pareto import non_dominated, nondominated_ranks  # noqa: E402
 from workbench.study import StudyConfig, create_study, parse_objectives, run_study  # noqa: E402
@@ -58,40 +60,47 @@ def synthetic(tmp_path):
 
 
 # -- studies and tables ------------------------------------------------------------------------------
+def _snap(db, name):
+    return read_snapshot(db, name)
+
+
 def test_studies_table_counts_and_best(evolved):
-    df = views.studies_table(evolved)
+    summaries, configs, states = control.ui_states(evolved)
+    df = views.studies_table(summaries, configs, states, {"evo": "first try"})
     assert list(df.columns) == views.STUDY_COLUMNS
     row = df[df.study == "evo"].iloc[0]
     assert row.state == "finished" and row.searcher == "evolution" and row.space == "quickstart"
     assert row.done + row.failed == 14
     best = max(t.metrics["val_accuracy"] for t in evolved.trials("evo", states=["complete"]))
     assert row.best == views.fmt(best)
+    assert row.objectives == "val_accuracy ↑, params ↓" and row.note == "first try"
 
 
 def test_trials_table_pages_sorts_and_filters(synthetic):
-    df, caption, pages = views.trials_table(synthetic, "syn", page=2, page_size=50)
+    snap = _snap(synthetic, "syn")
+    df, caption, pages = views.trials_table(snap, page=2, page_size=50)
     assert pages == 7 and "page 2 of 7" in caption and len(df) == 50
     assert df["#"].tolist() == list(range(50, 100))
-    df, _, _ = views.trials_table(synthetic, "syn", sort="val_accuracy", page_size=5)
+    df, _, _ = views.trials_table(snap, sort="val_accuracy", page_size=5)
     assert df["val_accuracy"].tolist()[0] == "1"  # best first for a maximised objective
-    df, _, _ = views.trials_table(synthetic, "syn", sort="params", page_size=5)
+    df, _, _ = views.trials_table(snap, sort="params", page_size=5)
     assert df["params"].tolist()[0] == "1,000"  # smallest first for a minimised one
-    df, caption, pages = views.trials_table(synthetic, "syn", states=["failed"])
+    df, caption, pages = views.trials_table(snap, states=["failed"])
     assert len(df) == 1 and pages == 1 and "(failed)" in caption
     assert df.iloc[0, -1] == "✗ shape mismatch at root/x"
 
 
 def test_progress_text(evolved, synthetic):
-    text = views.progress_text(evolved, "evo")
+    text = views.progress_text(_snap(evolved, "evo"), "finished")
     assert "14 / 14 trials (100%)" in text and "state **finished**" in text
     assert "best: trial #" in text
-    assert "301 / 400 trials" in views.progress_text(synthetic, "syn")
+    assert "301 / 400 trials" in views.progress_text(_snap(synthetic, "syn"), "created")
 
 
 # -- figures ---------------------------------------------------------------------------------------
 def test_pareto_highlights_exactly_the_non_dominated(synthetic):
-    trials = views.complete_trials(synthetic, "syn")
-    fig, front = views.pareto_figure(trials, OBJECTIVES, "params", "val_accuracy")
+    trials = list(_snap(synthetic, "syn").complete)
+    fig, front = figures.pareto_figure(trials, OBJECTIVES, "params", "val_accuracy")
     pts = [(t.metrics["params"], t.metrics["val_accuracy"]) for t in trials]
     expected = {trials[i].number for i in non_dominated(pts, ["minimize", "maximize"])}
     assert set(front) == expected and len(front) >= 2
@@ -111,35 +120,35 @@ def test_front_2d_matches_the_reference_with_ties():
     for dirs in (["maximize", "minimize"], ["minimize", "minimize"], ["maximize", "maximize"]):
         pts = [(rng.randint(0, 12), rng.randint(0, 12)) for _ in range(150)]
         pairwise = [i for i, r in enumerate(nondominated_ranks(pts, dirs)) if r == 0]
-        assert views.front_2d(pts, dirs) == non_dominated(pts, dirs) == pairwise
+        assert figures.front_2d(pts, dirs) == non_dominated(pts, dirs) == pairwise
 
 
 def test_pareto_axis_choice_and_direction(synthetic):
-    trials = views.complete_trials(synthetic, "syn")
-    _, front_a = views.pareto_figure(trials, OBJECTIVES, "params", "val_accuracy")
-    fig, front_b = views.pareto_figure(trials, OBJECTIVES, "val_accuracy", "params")
+    trials = list(_snap(synthetic, "syn").complete)
+    _, front_a = figures.pareto_figure(trials, OBJECTIVES, "params", "val_accuracy")
+    fig, front_b = figures.pareto_figure(trials, OBJECTIVES, "val_accuracy", "params")
     assert set(front_a) == set(front_b)  # same front whichever way round it is drawn
     assert fig.layout.xaxis.title.text.startswith("val_accuracy")
     # Both maximised: a different front (the best accuracy with the *most* params).
     flipped = [{"name": "val_accuracy", "direction": "maximize"},
                {"name": "params", "direction": "maximize"}]
-    _, front_c = views.pareto_figure(trials, flipped, "params", "val_accuracy")
+    _, front_c = figures.pareto_figure(trials, flipped, "params", "val_accuracy")
     assert set(front_c) != set(front_a)
-    fig, front = views.pareto_figure(trials, OBJECTIVES, "params", "latency_ms")
+    fig, front = figures.pareto_figure(trials, OBJECTIVES, "params", "latency_ms")
     assert front == [] and "no complete trial has both" in fig.layout.annotations[0].text
 
 
 def test_pareto_thins_dominated_points_but_keeps_the_front(synthetic):
-    trials = views.complete_trials(synthetic, "syn")
-    fig, front = views.pareto_figure(trials, OBJECTIVES, "params", "val_accuracy",
+    trials = list(_snap(synthetic, "syn").complete)
+    fig, front = figures.pareto_figure(trials, OBJECTIVES, "params", "val_accuracy",
                                      max_points=40, selected=trials[5].number)
     assert len(fig.data[0].customdata) == 40 and len(fig.data[1].customdata) == len(front)
     assert fig.data[2].customdata == (trials[5].number,)  # the selected star
 
 
 def test_best_so_far_is_monotone_and_exact(synthetic):
-    trials = views.complete_trials(synthetic, "syn")
-    steps = views.best_so_far(trials, "val_accuracy", "maximize")
+    trials = list(_snap(synthetic, "syn").complete)
+    steps = figures.best_so_far(trials, "val_accuracy", "maximize")
     values = [v for _, v in steps]
     assert values == sorted(values) and values[-1] == 1.0
     running, expected = -1.0, []
@@ -148,35 +157,122 @@ def test_best_so_far_is_monotone_and_exact(synthetic):
             running = t.metrics["val_accuracy"]
             expected.append((t.number, running))
     assert steps == expected
-    fig = views.best_so_far_figure(trials, OBJECTIVES, max_points=50)
+    fig = figures.best_so_far_figure(trials, OBJECTIVES, max_points=50)
     assert len(fig.data[0].x) == 50 and fig.data[1].y[-1] == 1.0
     assert fig.data[1].x[-1] == trials[-1].number
 
 
 def test_curves_of_selected_trials(evolved):
     numbers = [t.number for t in evolved.trials("evo", states=["complete"], limit=3)]
-    fig = views.curves_figure(evolved, "evo", numbers)
+    fig = figures.curves_figure(evolved.curves("evo", numbers), numbers)
     assert [tr.name for tr in fig.data] == [f"#{n}" for n in numbers]
     assert all(list(tr.x) == [1, 2] for tr in fig.data)  # 2 epochs each
-    fig = views.curves_figure(evolved, "evo", numbers, metric="nothing")
+    fig = figures.curves_figure(evolved.curves("evo", numbers), numbers, metric="nothing")
     assert "no nothing curve" in fig.layout.annotations[0].text
     with pytest.raises(ConfigError, match="found 'x'"):
         views.parse_numbers("3, x")
     assert views.parse_numbers("#3, 7 12") == [3, 7, 12]
 
 
-def test_complete_trials_cache_follows_changes(synthetic):
-    first = views.complete_trials(synthetic, "syn")
-    assert views.complete_trials(synthetic, "syn") is first  # unchanged study: cached
-    synthetic.create_trial("syn", arch_hash="new", arch_text="new", arch_decisions=[],
-                           space="quickstart", state="complete",
+def test_snapshot_rereads_only_from_the_first_unfinished_trial(synthetic):
+    snaps = Snapshots(synthetic)
+    first = snaps.get("syn")
+    assert snaps.get("syn") is first  # unchanged study: the same snapshot
+    running = synthetic.create_trial("syn", arch_hash="run", arch_text="run", space="quickstart",
+                                     arch_decisions=[])
+    second = snaps.get("syn")
+    assert len(second.trials) == len(first.trials) + 1
+    assert all(a is b for a, b in zip(first.trials, second.trials))  # finished: kept, not read
+    synthetic.finish_trial("syn", running.number, state="complete",
                            metrics={"val_accuracy": 0.5, "params": 5})
-    assert len(views.complete_trials(synthetic, "syn")) == len(first) + 1
+    third = snaps.get("syn")
+    assert third.trial(running.number).state.value == "complete"
+    assert third.trials[0] is first.trials[0] and len(third.complete) == len(first.complete) + 1
+    synthetic.delete_study("syn")  # the same name again is another study: read whole
+    synthetic.create_study("syn", space="quickstart", task="digits", searcher="random",
+                           objectives=OBJECTIVES, config={}, seed=0)
+    assert snaps.get("syn").trials == ()
+
+
+def test_figures_keep_zoom_across_refreshes(synthetic):
+    trials = list(_snap(synthetic, "syn").complete)
+    a, _ = figures.pareto_figure(trials, OBJECTIVES, "params", "val_accuracy", revision="syn")
+    b, _ = figures.pareto_figure(trials[:-5], OBJECTIVES, "params", "val_accuracy",
+                                 revision="syn")
+    c, _ = figures.pareto_figure(trials, OBJECTIVES, "val_accuracy", "params", revision="syn")
+    assert a.layout.uirevision == b.layout.uirevision != c.layout.uirevision  # new axes: reset
+    assert figures.best_so_far_figure(trials, OBJECTIVES, revision="syn").layout.uirevision
+
+
+# -- live page state and panels ------------------------------------------------------------------
+def test_selection_is_tied_to_its_study(evolved):
+    sel = LiveState("evo", None).select("evo", 5)
+    assert sel.on_study("evo") is sel and sel.on_study("cli1") == LiveState("cli1", None)
+    snap = _snap(evolved, "evo")
+    assert views.trial_header(snap, 5).startswith("**evo · trial #5** · ")
+    view = panels.live_view(snap, "finished", LiveState("other", 5), x=None, y=None, depth=3,
+                            view="dataflow", sort=None, descending=False, states=None, page=1)
+    names = [tr.name for tr in view.pareto.data]
+    assert not any(n.startswith("selected") for n in names)  # another study's selection
+    assert "click a point" in view.card
+    view = panels.live_view(snap, "finished", LiveState("evo", 5), x=None, y=None, depth=3,
+                            view="dataflow", sort=None, descending=False, states=None, page=1)
+    assert "evo · trial #5" in view.card and "<svg" in view.card_html
+    assert [tr.name for tr in view.pareto.data][-1] == "selected #5"
+    assert (view.y, view.x) == ("val_accuracy", "params")
+
+
+def test_a_bad_curve_box_blocks_nothing(evolved):
+    snap = _snap(evolved, "evo")
+    v = panels.trial_view(snap, 3, view="dataflow", depth=3, curve_text="0, x9")
+    assert "found 'x9'" in v.curve_message and v.curve_numbers[0] == 3
+    assert "evo · trial #3" in v.info and "<svg" in v.diagram
+    assert views.curve_numbers("2 4", 3, 1) == ([2, 4], "")
+    with pytest.raises(ConfigError, match="trial #: expected a trial number"):
+        views.parse_trial_number("x9")
+
+
+@pytest.fixture(scope="module")
+def resnets(tmp_path_factory):
+    """An einspace study: resnet18 (#0) and a child of it with one decision changed (#1)."""
+    from workbench.architecture import Decision
+
+    db = Storage(f"sqlite:///{tmp_path_factory.mktemp('rn') / 'rn.db'}")
+    cfg = StudyConfig(space="einspace", task="synthetic-cifar", objectives=parse_objectives(
+        "acc,params"), trials=2, executor="inline", evaluator=EVAL)
+    create_study(db, "rn", cfg)
+    space = av.space_for("einspace", (3, 32, 32), 10)
+    parent = space.seed("resnet18")
+    decisions = list(parent.decisions)
+    i = next(k for k, d in enumerate(decisions) if d.choice == "relu")
+    child = space.replay([*decisions[:i], Decision(decisions[i].path, "identity"),
+                          *decisions[i + 1:]])
+    for n, arch in enumerate((parent, child)):
+        db.create_trial("rn", arch_hash=arch.hash, arch_text=arch.text, space=arch.space,
+                        arch_decisions=[[d.path, d.choice] for d in arch.decisions],
+                        parent_numbers=[0] if n else [], state="complete",
+                        metrics={"val_accuracy": 0.5 + n / 10, "params": 1000 - n})
+    yield db
+    db.close()
+
+
+def test_depth_redraws_every_diagram(resnets):
+    snap = _snap(resnets, "rn")
+    sel = LiveState("rn", 1)
+    shallow = panels.diagrams(snap, sel, "dataflow", 1)
+    deep = panels.diagrams(snap, sel, "dataflow", 0)
+    for key in ("newest", "best", "trial", "lineage", "card"):
+        assert "<svg" in deep[key] and "<svg" in shallow[key], key
+    for key in ("newest", "best", "trial", "lineage"):
+        assert len(shallow[key]) < len(deep[key]), key  # depth 1 collapses the stages
+    assert panels.diagrams(snap, LiveState("other", 1), "dataflow", 1)["trial"] == ""
+    text, _ = av.lineage_view(snap, 1)
+    assert "→ identity" in text and "relu → identity" in text
 
 
 # -- architectures ---------------------------------------------------------------------------------
 def test_trial_diagrams_embed_svg(evolved):
-    arch, trial = av.trial_arch(evolved, "evo", 0)
+    arch, trial = av.snapshot_arch(_snap(evolved, "evo"), 0)
     assert arch.hash == trial.arch_hash
     html = av.diagram_html(arch, caption="trial #0")
     assert "<svg" in html and "<?xml" not in html and "trial #0" in html
@@ -189,14 +285,16 @@ def test_lineage_highlights_the_mutation(evolved):
     children = [t for t in evolved.trials("evo") if t.parent_numbers]
     assert children, "evolution produced no child"
     child = children[-1]
-    chain = av.lineage(evolved, "evo", child.number)
+    snap = _snap(evolved, "evo")
+    chain = av.lineage(snap, child.number)
     assert chain[0].number == child.number and chain[1].number == child.parent_numbers[0]
-    text, html = av.lineage_view(evolved, "evo", child.number)
+    text, html = av.lineage_view(snap, child.number)
+    assert " → " in text.split("changed")[-1]  # the change in words: path: before → after
     assert f"#{child.number}" in text and f"#{child.parent_numbers[0]}" in text
     assert f"parent #{child.parent_numbers[0]}" in html and "changed: " in html
     assert "#e41a1c" in html.lower()  # the diagram's highlight colour
     orphan = next(t for t in evolved.trials("evo") if not t.parent_numbers)
-    assert "has no parent" in av.lineage_view(evolved, "evo", orphan.number)[0]
+    assert "has no parent" in av.lineage_view(snap, orphan.number)[0]
 
 
 def test_explorer_messages():
@@ -235,7 +333,7 @@ def test_export_trial_bytes(evolved, tmp_path):
     compile(py.read_text(), str(py), "exec")
     assert av.export_trial(evolved, "evo", 1, "svg", tmp_path).read_text().lstrip().startswith(
         "<?xml")
-    arch, _ = av.trial_arch(evolved, "evo", 1)
+    arch, _ = av.snapshot_arch(_snap(evolved, "evo"), 1)
     trained = export_bytes(arch, "weights", seed=12345)  # stands in for trained weights
     evolved.put_artifact("evo", 1, "weights.safetensors", trained)
     out = load_file(av.export_trial(evolved, "evo", 1, "weights", tmp_path))
@@ -261,7 +359,7 @@ def test_form_validation_messages(tmp_path):
         control.create(db, option_table=[["nope", "1", ""]], **common)
     with pytest.raises(ConfigError, match="trials: expected an integer >= 1"):
         control.create(db, option_table=[], **{**common, "trials": 0})
-    with pytest.raises(ConfigError, match="--objectives"):
+    with pytest.raises(ConfigError, match="objectives"):
         control.create(db, option_table=[], **{**common, "objectives": "acc,,bogus"})
     rows = control.option_rows("evolution")
     assert [r[0] for r in rows][:2] == ["population", "sample_size"]

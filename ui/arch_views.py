@@ -69,8 +69,14 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def explain(exc: BaseException) -> str:
-    """One line for the UI: what was expected, what was found, where (no traceback)."""
+    """One line for the UI: what was expected, what was found, where (no traceback). CLI flags
+    in library messages become the names of the UI's fields (``--objectives`` -> ``objectives``).
+
+    >>> explain(ConfigError("--objectives: expected acc or metric:max, found ''"))
+    "objectives: expected acc or metric:max, found ''"
+    """
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = re.sub(r"(?<![\w-])--([a-z][\w-]*)", r"\1", text)
     if isinstance(exc, (WorkbenchError,)):
         return text
     try:
@@ -191,39 +197,84 @@ def depth_value(depth: Any) -> int | None:
 
 
 # -- lineage -------------------------------------------------------------------------------------
-def lineage(storage, name: str, number: int, limit: int = MAX_LINEAGE) -> list[Any]:
+def snapshot_space(snap):
+    """The space of a snapshot's study, bound to its input shape and classes."""
+    from workbench.study import StudyConfig
+
+    cfg = StudyConfig.from_dict(snap.study.config)
+    return space_for(cfg.space, cfg.input_shape, cfg.num_classes, cfg.space_options)
+
+
+def snapshot_arch(snap, number: int) -> tuple[Architecture, Any]:
+    """A trial's architecture rebuilt from the snapshot (no database read) and the trial."""
+    trial = snap.trial(int(number))
+    if trial is None:
+        raise ConfigError(f"trial #: expected a trial of {snap.name} (0-{len(snap.trials) - 1}), "
+                          f"found {number}")
+    arch = snapshot_space(snap).replay(Decision(p, c) for p, c in trial.arch_decisions)
+    return arch, trial
+
+
+def lineage(snap, number: int, limit: int = MAX_LINEAGE) -> list[Any]:
     """The trial and its ancestors through first parents, child first (at most ``limit``)."""
     chain, seen = [], set()
     current: int | None = int(number)
     while current is not None and current not in seen and len(chain) < limit:
         seen.add(current)
-        t = storage.get_trial(name, current, with_curve=False)
+        t = snap.trial(current)
+        if t is None:
+            break
         chain.append(t)
         current = t.parent_numbers[0] if t.parent_numbers else None
     return chain
 
 
-def lineage_view(storage, name: str, number: int, *, view: str = "dataflow",
+def change_words(parent: Architecture, child: Architecture) -> list[str]:
+    """What a mutation changed, in words: ``root/merge: dot_product → cat(3)`` per path."""
+    from workbench.diagrams import changed_paths
+
+    before = {d.path: d.choice for d in parent.decisions}
+    after = {d.path: d.choice for d in child.decisions}
+    out = []
+    for p in sorted(changed_paths(parent, child)):
+        # the topmost decision at or under the changed node names the change
+        at = next((q for q in [*before, *after] if q == p or q.startswith(p + "/")), None)
+        if at is not None:
+            out.append(f"{at}: {_choice(before.get(at))} → {_choice(after.get(at))}")
+    return out or ["nothing (same decisions)"]
+
+
+def _choice(c: Any) -> str:
+    return "—" if c is None else c if isinstance(c, str) else json.dumps(c)
+
+
+def lineage_view(snap, number: int, *, view: str = "dataflow",
                  depth: int | None = None) -> tuple[str, str]:
-    """Markdown of the ancestry chain and HTML of parent → child with the mutated part in red."""
+    """Markdown of the ancestry chain and of the change in words, and HTML of parent → child
+    with the mutated part in red (the diagrams scroll to the first change)."""
     from ui.views import fmt
     from workbench.diagrams import changed_paths
 
-    chain = lineage(storage, name, number)
+    chain = lineage(snap, number)
+    if not chain:
+        return f"{snap.name} has no trial #{number}", _note("nothing to compare")
     child = chain[0]
     if not child.parent_numbers:
         return (f"trial #{child.number} has no parent (sampled or seeded, not evolved)",
                 _note("no parent to compare with"))
-    obj = storage.get_study(name).objectives[0]["name"]
+    obj = snap.objective_names[0]
     steps = " → ".join(f"#{t.number} ({fmt(t.metrics.get(obj))})" for t in reversed(chain))
     extra = (f"; also crossed with #{', #'.join(map(str, child.parent_numbers[1:]))}"
              if len(child.parent_numbers) > 1 else "")
-    text = f"lineage by first parent, oldest first, {obj} in brackets: {steps}{extra}"
-    parent_arch, _ = trial_arch(storage, name, child.parent_numbers[0])
-    child_arch, _ = trial_arch(storage, name, child.number)
+    parent_arch, _ = snapshot_arch(snap, child.parent_numbers[0])
+    child_arch, _ = snapshot_arch(snap, child.number)
+    words = change_words(parent_arch, child_arch)
+    text = (f"lineage by first parent, oldest first, {obj} in brackets: {steps}{extra}  \n"
+            f"#{child.parent_numbers[0]} → #{child.number} changed " + "; ".join(
+                f"`{w}`" for w in words))
     changed = changed_paths(parent_arch, child_arch)
     html_out = (
-        '<div class="wb-pair">'
+        '<div class="wb-pair wb-lineage">'
         + diagram_html(parent_arch, caption=f"parent #{child.parent_numbers[0]}", view=view,
                        depth=depth, highlight=changed)
         + diagram_html(child_arch, caption=f"child #{child.number} (changed: "
@@ -263,3 +314,15 @@ def export_trial(storage, name: str, number: int, fmt: str, out_dir: str | Path)
     seed = derive_seed(storage.get_study(name).seed, "trial", trial.number)  # the trial's init
     return export_file(arch, fmt, out_dir, f"{name}-trial{trial.number}", seed=seed,
                        weights=weights, metrics=trial.metrics)
+
+
+def safe_name(stem: str) -> str:
+    """A file-name-safe form of a study or architecture name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+
+
+def explorer_view(arch: Architecture, view: str, depth: Any) -> tuple[str, str, str]:
+    """The explorer's message, summary and diagram for an architecture."""
+    return (f"✓ valid {arch.space} architecture `{arch.hash}`", summary_markdown(arch),
+            diagram_html(arch, caption=f"{arch.space} {arch.hash}", view=view,
+                         depth=depth_value(depth)))

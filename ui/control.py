@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # would otherwise still answer ``kill(pid, 0)`` and look alive).
 _CHILDREN: dict[int, subprocess.Popen] = {}
 
-ACTIVE = ("running", "stopping")
+ACTIVE = ("running", "stopping", "cancelling")
 
 
 # -- driver liveness -------------------------------------------------------------------------------
@@ -107,8 +107,8 @@ def start(storage, name: str) -> str:
                           f"can open, found the in-memory database {storage.url!r}")
     if driver_alive(rec.config, name):
         return f"study {name} is already running (driver pid {rec.config['driver']['pid']})"
-    if rec.status == "stopping":  # a dead driver's stop request must not stop the new one
-        storage.set_study_status(name, "stopped")
+    if rec.status in ("stopping", "cancelling"):  # a dead driver's stop request must not
+        storage.set_study_status(name, "stopped")  # stop the new one
     path = log_path(storage.url, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "workbench", "resume", name, "--storage", storage.url, "--quiet"]
@@ -127,9 +127,11 @@ def start(storage, name: str) -> str:
     return f"started study {name} in the background (pid {proc.pid}; log {path})"
 
 
-def stop(storage, name: str) -> str:
-    """Ask the driver to stop after its trials in flight; a dead driver's study is marked stopped."""
-    from workbench.study import request_stop
+def stop(storage, name: str, now: bool = False) -> str:
+    """Stop the study's driver: after its trials in flight (they finish and are recorded), or
+    ``now`` (they are cancelled and re-queued, to run again on resume). A message saying which.
+    """
+    from workbench.stopping import StopMode, request_stop
 
     rec = storage.get_study(name)
     alive = driver_alive(rec.config, name)
@@ -137,15 +139,76 @@ def stop(storage, name: str) -> str:
         if not alive:
             return f"study {name} is not running ({rec.status})"
         # Still starting up: the driver marks the study "running" when it starts, which would
-        # overwrite a "stopping" written now; interrupt it instead (it re-queues and exits).
+        # overwrite a stop request written now; interrupt it instead (nothing has run yet).
         os.killpg(int(rec.config["driver"]["pid"]), signal.SIGINT)
         return f"study {name}: interrupted its driver while it was starting"
     if alive is False:
         storage.set_study_status(name, "stopped")
         return f"study {name}: its driver was gone; marked stopped (resume to continue)"
-    request_stop(storage, name)
+    mode = request_stop(storage, name, now=now)
     running = storage.count_trials(name)["running"]
-    return f"stop requested for {name}: the driver stops after the {running} trial(s) in flight"
+    if mode is StopMode.NOW:
+        if alive:  # a local driver: interrupt it at once rather than at its next poll
+            os.killpg(int(rec.config["driver"]["pid"]), signal.SIGINT)
+        return (f"stopping {name} now: its {running} trial(s) in flight are cancelled and "
+                "re-queued (they run again from the start on resume)")
+    return (f"stopping {name} after its {running} trial(s) in flight: they finish and are "
+            "recorded; no new trial starts")
+
+
+def read_log_tail(config: dict[str, Any], max_bytes: int = 64_000) -> str | None:
+    """The end of the study's driver log (None when the UI did not start one here)."""
+    path = (config.get("driver") or {}).get("log")
+    if not path or not Path(path).is_file():
+        return None
+    with open(path, "rb") as f:
+        f.seek(max(0, Path(path).stat().st_size - max_bytes))
+        return f.read().decode("utf-8", "replace")
+
+
+def ui_states(storage) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:
+    """Summaries, configs and the UI's state of every study (two queries)."""
+    configs = {r.name: r.config for r in storage.list_studies()}
+    summaries = storage.study_summaries()
+    states = {s["name"]: study_state(s["status"], configs.get(s["name"], {}), s["name"])
+              for s in summaries}
+    return summaries, configs, states
+
+
+# -- managing studies ----------------------------------------------------------------------------
+def _idle(storage, name: str, action: str) -> None:
+    rec = storage.get_study(name)
+    if rec.status in ACTIVE or driver_alive(rec.config, name):
+        raise ConfigError(f"{action} {name}: expected a stopped study, found it "
+                          f"{study_state(rec.status, rec.config, name)}; stop it first")
+
+
+def delete(storage, name: str) -> str:
+    """Delete a study that is not running, with its trials, curves, notes and artifacts."""
+    _idle(storage, name, "delete")
+    storage.delete_study(name)
+    return f"deleted study {name}"
+
+
+def rename(storage, name: str, new_name: str) -> str:
+    """Rename a study that is not running (its driver is started by name)."""
+    new_name = (new_name or "").strip()
+    if not new_name:
+        raise ConfigError(f"rename {name}: expected a new name, found none")
+    _idle(storage, name, "rename")
+    storage.rename_study(name, new_name)
+    return f"renamed study {name} to {new_name}"
+
+
+def duplicate(storage, name: str, new_name: str) -> str:
+    """A new study with the same configuration (space, task, searcher, options, budget, seed)
+    and no trials; not started."""
+    from workbench.study import StudyConfig, create_study
+
+    new_name = (new_name or "").strip() or f"{name}-copy"
+    cfg = StudyConfig.from_dict(storage.get_study(name).config)
+    create_study(storage, new_name, cfg)
+    return f"created study {new_name} with the configuration of {name} (not started)"
 
 
 def resume(storage, name: str, extra_trials: int = 0) -> str:

@@ -339,6 +339,7 @@ class StudyRunner:
         self.best: dict | None = None
         self.kept: set[int] = set()
         self._polled = -math.inf  # when the stop flag was last read from the database
+        self._requested: StudyStatus | None = None  # a stop seen in the database
 
     # -- recovery ------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -414,7 +415,8 @@ class StudyRunner:
     def _run(self) -> Summary:
         t0 = time.monotonic()
         self.recover()
-        if self.storage.get_study(self.name).status is StudyStatus.STOPPING:  # while starting
+        if self.storage.get_study(self.name).status in (StudyStatus.STOPPING,
+                                                        StudyStatus.CANCELLING):  # while starting
             self.storage.set_study_status(self.name, StudyStatus.STOPPED)
             return Summary(self.name, StudyStatus.STOPPED, self.complete, self.failed, self.best,
                            time.monotonic() - t0)
@@ -423,15 +425,21 @@ class StudyRunner:
         status, duplicates = StudyStatus.FINISHED, 0
         try:
             while True:
-                if self._stop_requested():
+                request = self._stop_request()
+                if request is StudyStatus.CANCELLING:  # stop now: in flight -> re-queued
                     status = StudyStatus.STOPPED
                     break
+                if request is StudyStatus.STOPPING:  # after running trials: drain, record
+                    status = StudyStatus.STOPPED
+                    if not self.inflight:
+                        break
                 if self.lease.lost:  # another driver runs the study now: write nothing more
                     self.inflight.clear()
                     break
                 if self.cfg.max_seconds is not None and time.monotonic() - t0 > self.cfg.max_seconds:
                     break
-                while self.executor.free_slots() and self._want_more():
+                while (request is None and self.executor.free_slots()
+                       and self._want_more()):
                     if not self._submit_next():
                         duplicates += 1
                         if duplicates > 200:
@@ -459,17 +467,22 @@ class StudyRunner:
         return Summary(self.name, status, self.complete, self.failed, self.best,
                        time.monotonic() - t0)
 
-    def _stop_requested(self) -> bool:
-        """Whether to stop: the caller's flag, or the study's ``stopping`` status, which is
-        read at most every STOP_POLL_S (a database read per trial would dominate the loop's
-        overhead when trials are short; a stop lands within that much of being asked)."""
+    def _stop_request(self) -> StudyStatus | None:
+        """A pending stop: ``STOPPING`` (after the trials in flight: nothing new starts, what
+        runs is recorded) or ``CANCELLING`` (now: the trials in flight are re-queued); the
+        caller's ``should_stop`` flag counts as now. The status is read at most every
+        STOP_POLL_S (a database read per trial would dominate the loop's overhead when trials
+        are short; a stop lands within that much of being asked); once seen it stays."""
         if self.should_stop():
-            return True
+            return StudyStatus.CANCELLING
         now = time.monotonic()
-        if now - self._polled < STOP_POLL_S:
-            return False
-        self._polled = now
-        return self.storage.get_study(self.name).status is StudyStatus.STOPPING
+        if now - self._polled >= STOP_POLL_S:
+            self._polled = now
+            status = self.storage.get_study(self.name).status
+            if status in (StudyStatus.STOPPING, StudyStatus.CANCELLING):
+                if self._requested is not StudyStatus.CANCELLING:
+                    self._requested = status
+        return self._requested
 
     def _want_more(self) -> bool:
         return self.cfg.trials is None or self.finished + len(self.inflight) < self.cfg.trials
@@ -602,10 +615,12 @@ def run_study(storage: StudyStorage, name: str, **kwargs: Any) -> Summary:
     return StudyRunner(storage, name, **kwargs).run()
 
 
-def request_stop(storage: StudyStorage, name: str) -> None:
-    """Ask the study's driver (in whatever process) to stop after the trials in flight."""
-    storage.get_study(name)
-    storage.set_study_status(name, StudyStatus.STOPPING)
+def request_stop(storage: StudyStorage, name: str, *, now: bool = False) -> None:
+    """Ask the study's driver (in whatever process) to stop: after the trials in flight, which
+    are recorded (default), or ``now``, cancelling them (they are re-queued for a resume)."""
+    from workbench.stopping import request_stop as ask
+
+    ask(storage, name, now=now)
 
 
 def enqueue(storage: StudyStorage, name: str, arch: Architecture, *, fidelity: float | None = None) -> int:

@@ -17,7 +17,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 # Each module adds its commands to ``app`` when imported. A missing module (an optional part not
 # installed) simply contributes no commands.
-COMMAND_MODULES = ("core", "study", "searchers", "export", "diagram", "ui")
+COMMAND_MODULES = ("core", "study", "searchers", "export", "diagram", "ui", "report")
 
 
 def _load_commands() -> None:

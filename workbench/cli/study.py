@@ -132,12 +132,18 @@ def resume(name: str = typer.Argument(..., help="Study name."), storage: str | N
 
 
 @app.command()
-def stop(name: str = typer.Argument(...), storage: str | None = STORAGE) -> None:
-    """Ask a running study's driver to stop after its trials in flight."""
+def stop(name: str = typer.Argument(...), storage: str | None = STORAGE,
+         now: bool = typer.Option(False, "--now", help="Cancel the trials in flight (they are "
+                                  "re-queued and run again on resume) instead of waiting.")
+         ) -> None:
+    """Ask a study's driver to stop: after its trials in flight, which are recorded (default),
+    or --now, cancelling and re-queueing them."""
     from workbench.study import request_stop
 
-    request_stop(open_storage(storage), name)
-    typer.echo(f"stop requested for {name}")
+    request_stop(open_storage(storage), name, now=now)
+    typer.echo(f"stop requested for {name}: " + (
+        "cancelling the trials in flight (re-queued for a resume)" if now else
+        "the driver finishes and records the trials in flight, then stops"))
 
 
 def _run(db, name: str, quiet: bool) -> None:
