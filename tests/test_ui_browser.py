@@ -54,7 +54,10 @@ def served(tmp_path_factory, request):
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'browser.db'}"
     db = Storage(url)
-    app = build_app(db)
+    from ui.policy import ServePolicy
+
+    # the study form names a test evaluator: this server allows the tests package's code
+    app = build_app(db, ServePolicy(frozenset({"tests"}), ROOT))
     port = _free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/", db

@@ -353,7 +353,7 @@ def test_form_validation_messages(tmp_path):
     db = Storage(f"sqlite:///{tmp_path / 'f.db'}")
     common = dict(name="s", space="quickstart", task="digits", searcher="evolution", seeds=[],
                   objectives="acc", trials=3, epochs=1, workers=1, seed=0)
-    with pytest.raises(ConfigError, match="option population expected int, found 'many'"):
+    with pytest.raises(ConfigError, match="option population expected a whole number in 0..1000000, found 'many'"):
         control.create(db, option_table=[["population", "many", ""]], **common)
     with pytest.raises(ConfigError, match="expected options .* found 'nope'"):
         control.create(db, option_table=[["nope", "1", ""]], **common)
@@ -365,6 +365,32 @@ def test_form_validation_messages(tmp_path):
     assert [r[0] for r in rows][:2] == ["population", "sample_size"]
     assert control.create(db, option_table=rows, **common) == "s"
     assert db.get_study("s").config["searcher_options"] == {}  # defaults are not stored
+
+
+def test_the_ui_imports_no_user_code_and_reads_only_its_data_root(tmp_path, monkeypatch):
+    from ui.policy import ServePolicy, set_policy
+
+    db = Storage(f"sqlite:///{tmp_path / 'p.db'}")
+    common = dict(name="s", space="quickstart", task="digits", searcher="random", seeds=[],
+                  objectives="acc", trials=2, epochs=1, workers=1, seed=0, option_table=[])
+    set_policy(ServePolicy(frozenset(), tmp_path))
+    try:
+        imported = set(sys.modules)
+        with pytest.raises(ConfigError, match="imports no module 'this'"):
+            control.create(db, **{**common, "evaluator": "this:s"})
+        assert "this" not in set(sys.modules) - imported  # the Zen of Python stays unprinted
+        with pytest.raises(ConfigError, match="imports no module 'tests.evaluators'"):
+            control.create(db, **{**common, "evaluator": EVAL})
+        with pytest.raises(ConfigError, match="imports no module"):
+            control.create(db, **{**common, "space": "os:system"})
+        for outside in ("folder:/etc", "npz:../../secret.npz", "folder:/nonexistent/x"):
+            with pytest.raises(ConfigError, match="^task .*: expected a path inside the UI's "
+                                                  "data root$"):
+                control.create(db, **{**common, "task": outside})
+        set_policy(ServePolicy(frozenset({"tests"}), tmp_path))
+        assert control.create(db, **{**common, "evaluator": EVAL}) == "s"
+    finally:
+        set_policy(ServePolicy())
 
 
 def test_seed_architectures_are_queued_for_non_evolution(tmp_path):

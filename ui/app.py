@@ -19,6 +19,7 @@ import gradio as gr  # noqa: E402  (after the environment is set)
 
 from ui import control  # noqa: E402
 from ui.layout import CLICK_JS, CSS, render  # noqa: E402
+from ui.policy import ServePolicy, set_policy
 from ui.snapshot import Snapshots  # noqa: E402
 from ui.wiring import Ctx, wire_explorer, wire_studies  # noqa: E402
 from ui.wiring_live import wire_analysis, wire_compare, wire_live, wire_trial  # noqa: E402
@@ -40,9 +41,12 @@ class WorkbenchApp(gr.Blocks):
         return super().launch(*args, **kwargs)
 
 
-def build_app(storage) -> WorkbenchApp:
-    """The workbench UI over ``storage`` (a :class:`storage.Storage`)."""
+def build_app(storage, policy: ServePolicy | None = None) -> WorkbenchApp:
+    """The workbench UI over ``storage`` (a :class:`storage.Storage`); ``policy`` says what its
+    users may make the server import or read (default: no custom code, the working directory)."""
     from workbench.spaces import list_spaces
+
+    set_policy(policy or ServePolicy())
     from workbench.tasks import list_tasks
 
     spaces = [e.name for e in list_spaces()]

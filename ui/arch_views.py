@@ -101,6 +101,9 @@ def explore(space_name: str, shape_text: str, num_classes: int, text: str,
     if not text:
         return None, "enter a bracket string, choose a seed or press *sample*"
     try:
+        from ui.policy import current
+
+        current().check_arch_text(text)
         arch = space.resolve(text)
     except ParseError as exc:
         return None, f"✗ {exc}" + _caret(text, exc)

@@ -294,9 +294,14 @@ def create(storage, *, name: str, space: str, task: str, searcher: str,
     Seed architectures go into evolution's ``seeds`` option (its initial population); for any
     other searcher they are queued as the first trials.
     """
+    from ui.policy import current
     from workbench.spaces import get_space
     from workbench.study import StudyConfig, create_study, enqueue, parse_objectives
 
+    policy = current()  # what this server lets its users import or read
+    policy.check_evaluator((evaluator or "").strip() or None)
+    policy.check_space(space)
+    task = policy.check_task(task)
     options = parse_option_rows(searcher, option_table)
     cls = searcher_classes()[searcher]
     seeds = [s for s in (seeds or []) if s]

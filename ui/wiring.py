@@ -292,6 +292,9 @@ def wire_explorer(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
         from workbench.study import enqueue as queue_arch
 
         need(name)
+        from ui.policy import current
+
+        current().check_arch_text((text or "").strip())
         arch = av.study_space(st, name).resolve((text or "").strip())
         number = queue_arch(st, name, arch)
         rec = st.get_study(name)
