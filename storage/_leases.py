@@ -74,3 +74,12 @@ class LeasesMixin(StorageBase):
         if row is None:
             return None
         return Lease(study, row.driver_id, row.host, row.pid, row.since, row.heartbeat_at)
+
+    def leases(self) -> dict[str, Lease]:
+        """Every study's lease by study name (one query, for the studies table)."""
+        from storage.models import Study
+
+        with self._connect() as c:
+            rows = c.execute(select(Study.name, L).join(L, L.study_id == Study.id)).all()
+        return {r.name: Lease(r.name, r.driver_id, r.host, r.pid, r.since, r.heartbeat_at)
+                for r in rows}

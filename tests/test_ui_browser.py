@@ -65,8 +65,9 @@ def served(tmp_path_factory, request):
         from ui import control
 
         for rec in db.list_studies():
-            if control.driver_alive(rec.config, rec.name):
-                os.killpg(rec.config["driver"]["pid"], 9)
+            lease = db.lease(rec.name)
+            if control.driver_alive(lease):
+                os.killpg(lease.pid, 9)
     finally:
         app.close()
         db.close()

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,17 @@ from ui.snapshot import Snapshots, read_snapshot  # noqa: E402
 from workbench.errors import ConfigError  # noqa: E402
 from workbench.pareto import non_dominated, nondominated_ranks  # noqa: E402
 from workbench.study import StudyConfig, create_study, parse_objectives, run_study  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _ui_allows_the_test_evaluators():
+    """These tests name tests.evaluators in the study form: a UI started with
+    --allow-evaluators tests."""
+    from ui.policy import ServePolicy, set_policy
+
+    set_policy(ServePolicy(frozenset({"tests"}), Path(__file__).resolve().parents[1]))
+    yield
+    set_policy(ServePolicy())
 
 OBJECTIVES = [{"name": "val_accuracy", "direction": "maximize"},
               {"name": "params", "direction": "minimize"}]
@@ -412,13 +424,15 @@ def test_background_driver_kill_resume_stop(tmp_path):
                           epochs=1, workers=1, seed=0, evaluator=EVAL)
     os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests importable
     assert "started" in control.start(db, name)
-    pid = db.get_study(name).config["driver"]["pid"]
-    assert control.driver_alive(db.get_study(name).config, name)
+    _wait(lambda: control.driver_alive(db.lease(name)), 60)  # it holds the study's lease
+    pid = db.lease(name).pid
+    assert pid == db.get_study(name).config["driver"]["pid"]
+    assert "is being driven by pid" in control.start(db, name)  # one driver per study
     os.kill(pid, signal.SIGKILL)
-    _wait(lambda: control.driver_alive(db.get_study(name).config, name) is False, 10)
+    _wait(lambda: control.driver_alive(db.lease(name)) is False, 10)
     db.set_study_status(name, "running")  # what a driver killed mid-run leaves behind
     rec = db.get_study(name)
-    assert control.study_state(rec.status, rec.config, name) == "driver gone"
+    assert control.study_state(rec.status, db.lease(name)) == "driver gone"
     assert "driver was gone" in control.stop(db, name)
     assert db.get_study(name).status == "stopped"
     assert "started" in control.resume(db, name, extra_trials=2)
@@ -427,7 +441,7 @@ def test_background_driver_kill_resume_stop(tmp_path):
     assert counts["complete"] + counts["failed"] == 6
     log = control.log_path(db.url, name)
     assert log.is_file() and log.parent.name == "bg.db-logs"
-    _wait(lambda: not control.driver_alive(db.get_study(name).config, name), 30)
+    _wait(lambda: not control.driver_alive(db.lease(name)), 30)
     assert "not running" in control.stop(db, name)
     with pytest.raises(ConfigError, match="in-memory"):
         mem = Storage("sqlite://")

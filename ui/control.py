@@ -16,9 +16,11 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from storage.records import Lease
 from workbench.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,17 @@ ACTIVE = ("running", "stopping", "cancelling")
 
 
 # -- driver liveness -------------------------------------------------------------------------------
+def _interrupt(pid: int) -> None:
+    """SIGINT to a local driver's process group (it was started in a session of its own)."""
+    try:
+        os.killpg(pid, signal.SIGINT)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGINT)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def _pid_alive(pid: int) -> bool:
     child = _CHILDREN.get(pid)
     if child is not None:
@@ -48,33 +61,32 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def driver_alive(config: dict[str, Any], name: str) -> bool | None:
-    """True/False for a driver recorded on this host; None when it runs elsewhere or is unknown."""
-    info = config.get("driver") or {}
-    pid, host = info.get("pid"), info.get("host")
-    if not pid or host != socket.gethostname():
+def driver_alive(lease: Lease | None) -> bool | None:
+    """From the study's driver lease (``workbench.lease``): True while its driver heartbeats
+    (and, on this host, its process exists), False when the lease is stale or its local process
+    is gone, None when no driver holds the study."""
+    from workbench.lease import STALE_AFTER_S
+
+    if lease is None:
         return None
-    if not _pid_alive(int(pid)):
+    if lease.host == socket.gethostname() and not _pid_alive(lease.pid):
         return False
-    try:  # the pid may have been reused by an unrelated process since
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return True
-    return name.encode() in cmdline
+    return lease.alive(datetime.now(timezone.utc), STALE_AFTER_S)
 
 
-def study_state(status: str, config: dict[str, Any], name: str) -> str:
-    """What the UI calls a study's state: the stored status, corrected by the driver's liveness.
+def study_state(status: str, lease: Lease | None) -> str:
+    """What the UI calls a study's state: the stored status, corrected by its driver lease.
 
-    ``running`` whose driver process is gone (killed, machine rebooted) becomes ``driver gone``
-    (resume it); a freshly started driver that has not marked the study yet is ``starting``.
+    An active study whose driver is gone (killed, machine rebooted: no live lease) is ``driver
+    gone`` (resume it); one driven from another machine says where; a driver that holds the
+    lease before it has marked the study running is ``starting``.
     """
-    alive = driver_alive(config, name)
+    alive = driver_alive(lease)
     if status in ACTIVE:
-        if alive is False:
+        if not alive:
             return "driver gone"
-        if alive is None and (config.get("driver") or {}).get("host"):
-            return f"{status} on {config['driver']['host']}"
+        if lease is not None and lease.host != socket.gethostname():
+            return f"{status} on {lease.host}"
         return status
     if alive:
         return "starting"
@@ -105,8 +117,10 @@ def start(storage, name: str) -> str:
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         raise ConfigError("start: expected a database file or server that a background process "
                           f"can open, found the in-memory database {storage.url!r}")
-    if driver_alive(rec.config, name):
-        return f"study {name} is already running (driver pid {rec.config['driver']['pid']})"
+    lease = storage.lease(name)
+    if driver_alive(lease):
+        assert lease is not None
+        return f"study {name} is being driven by {lease.describe()}; stop it or wait"
     if rec.status in ("stopping", "cancelling"):  # a dead driver's stop request must not
         storage.set_study_status(name, "stopped")  # stop the new one
     path = log_path(storage.url, name)
@@ -134,13 +148,15 @@ def stop(storage, name: str, now: bool = False) -> str:
     from workbench.stopping import StopMode, request_stop
 
     rec = storage.get_study(name)
-    alive = driver_alive(rec.config, name)
+    lease = storage.lease(name)
+    alive = driver_alive(lease)
+    local_pid = lease.pid if lease is not None and lease.host == socket.gethostname() else None
     if rec.status not in ACTIVE:
-        if not alive:
+        if not alive or local_pid is None:
             return f"study {name} is not running ({rec.status})"
         # Still starting up: the driver marks the study "running" when it starts, which would
         # overwrite a stop request written now; interrupt it instead (nothing has run yet).
-        os.killpg(int(rec.config["driver"]["pid"]), signal.SIGINT)
+        _interrupt(local_pid)
         return f"study {name}: interrupted its driver while it was starting"
     if alive is False:
         storage.set_study_status(name, "stopped")
@@ -148,8 +164,8 @@ def stop(storage, name: str, now: bool = False) -> str:
     mode = request_stop(storage, name, now=now)
     running = storage.count_trials(name)["running"]
     if mode is StopMode.NOW:
-        if alive:  # a local driver: interrupt it at once rather than at its next poll
-            os.killpg(int(rec.config["driver"]["pid"]), signal.SIGINT)
+        if alive and local_pid is not None:  # a local driver: interrupt it at once
+            _interrupt(local_pid)
         return (f"stopping {name} now: its {running} trial(s) in flight are cancelled and "
                 "re-queued (they run again from the start on resume)")
     return (f"stopping {name} after its {running} trial(s) in flight: they finish and are "
@@ -170,17 +186,18 @@ def ui_states(storage) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]],
     """Summaries, configs and the UI's state of every study (two queries)."""
     configs = {r.name: r.config for r in storage.list_studies()}
     summaries = storage.study_summaries()
-    states = {s["name"]: study_state(s["status"], configs.get(s["name"], {}), s["name"])
-              for s in summaries}
+    leases = storage.leases()
+    states = {s["name"]: study_state(s["status"], leases.get(s["name"])) for s in summaries}
     return summaries, configs, states
 
 
 # -- managing studies ----------------------------------------------------------------------------
 def _idle(storage, name: str, action: str) -> None:
     rec = storage.get_study(name)
-    if rec.status in ACTIVE or driver_alive(rec.config, name):
+    lease = storage.lease(name)
+    if rec.status in ACTIVE or driver_alive(lease):
         raise ConfigError(f"{action} {name}: expected a stopped study, found it "
-                          f"{study_state(rec.status, rec.config, name)}; stop it first")
+                          f"{study_state(rec.status, lease)}; stop it first")
 
 
 def delete(storage, name: str) -> str:

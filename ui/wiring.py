@@ -298,7 +298,7 @@ def wire_explorer(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
         arch = av.study_space(st, name).resolve((text or "").strip())
         number = queue_arch(st, name, arch)
         rec = st.get_study(name)
-        running = control.driver_alive(rec.config, name) or rec.status in control.ACTIVE
+        running = control.driver_alive(st.lease(name)) or rec.status in control.ACTIVE
         note = "" if running else "; its driver is not running: start it to evaluate"
         return gr.Button(visible=not running), f"queued as trial #{number} in {name}{note}"
 

@@ -20,10 +20,6 @@ from ui.snapshot import signature
 from ui.wiring import Ctx, need, on, skips
 
 
-def _state_label(snap) -> str:
-    return control.study_state(snap.study.status, snap.study.config, snap.name)
-
-
 def wire_live(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
     """Live page: switching study, refreshes (timer and button), the table, start and stop."""
     st = ctx.storage
@@ -34,7 +30,7 @@ def wire_live(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
                  c.lineage_html, c.trial_note, c.export_file]
 
     def render(snap, sel, x, y, depth, view, sort, desc, states, page, sig):
-        v = panels.live_view(snap, _state_label(snap), sel, x=x, y=y, depth=depth, view=view,
+        v = panels.live_view(snap, sig[-1], sel, x=x, y=y, depth=depth, view=view,
                              sort=sort, descending=desc, states=states, page=page)
         return (v.progress, gr.Dropdown(choices=v.metrics, value=v.x),
                 gr.Dropdown(choices=v.metrics, value=v.y), v.pareto, v.best, v.newest_html,
@@ -44,7 +40,7 @@ def wire_live(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
     def refresh(name, sel, *args):
         if not name:
             return ("choose or create a study", *skips(len(live_out) - 1), "")
-        sig = signature(st, name) + (control.study_state(*_status(st, name), name),)
+        sig = signature(st, name) + (control.study_state(*_status(st, name)),)
         snap = ctx.snaps.get(name, sig[:-1])
         return (*render(snap, sel, *args, sig), "")
 
@@ -65,7 +61,7 @@ def wire_live(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
     def tick(auto, old_sig, name, sel, *args):
         if not auto or not name:
             return skips(len(live_out) + 1)
-        sig = signature(st, name) + (control.study_state(*_status(st, name), name),)
+        sig = signature(st, name) + (control.study_state(*_status(st, name)),)
         if sig == old_sig:  # nothing changed: send nothing, render nothing
             return skips(len(live_out) + 1)
         return refresh(name, sel, *args)
@@ -133,9 +129,9 @@ def wire_live(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
     on(c.report_btn.click, report, [c.live_study], [c.report_file, c.live_msg])
 
 
-def _status(storage, name: str) -> tuple[str, dict]:
-    rec = storage.get_study(name)
-    return rec.status, rec.config
+def _status(storage, name: str) -> tuple[str, Any]:
+    """The study's status and its driver lease (what its state in the UI is made of)."""
+    return storage.get_study(name).status, storage.lease(name)
 
 
 def wire_trial(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
