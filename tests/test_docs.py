@@ -38,6 +38,8 @@ def commands(body: str) -> list[list[str]]:
     joined = re.sub(r"\\\n\s*", " ", body)
     out = []
     for line in joined.splitlines():
+        if not line.split() or line.split()[0] != "workbench":
+            continue  # prose, a layout listing, another program
         words = shlex.split(line, comments=True)
         if words and words[0] == "workbench":
             out.append(words[1:])
