@@ -42,7 +42,7 @@ class Storage(NotesMixin, TrialsMixin, LeasesMixin):
     ...                     space="toy")
     >>> t.number, t.state.value
     (0, 'running')
-    >>> st.finish_trial("demo", 0, state="complete", metrics={"acc": 0.9}).metrics
+    >>> st.finish_trial("demo", 0, state=TrialState.COMPLETE, metrics={"acc": 0.9}).metrics
     {'acc': 0.9}
     >>> st.study_summaries()[0]["best"]
     0.9

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from storage.records import Lease
+from storage.records import Lease, StudyStatus, TrialState
 from workbench.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # would otherwise still answer ``kill(pid, 0)`` and look alive).
 _CHILDREN: dict[int, subprocess.Popen] = {}
 
-ACTIVE = ("running", "stopping", "cancelling")
+ACTIVE = tuple(s.value for s in StudyStatus if s.active)
 
 
 # -- driver liveness -------------------------------------------------------------------------------
@@ -121,8 +121,8 @@ def start(storage, name: str) -> str:
     if driver_alive(lease):
         assert lease is not None
         return f"study {name} is being driven by {lease.describe()}; stop it or wait"
-    if rec.status in ("stopping", "cancelling"):  # a dead driver's stop request must not
-        storage.set_study_status(name, "stopped")  # stop the new one
+    if rec.status in (StudyStatus.STOPPING, StudyStatus.CANCELLING):  # a dead driver's stop
+        storage.set_study_status(name, StudyStatus.STOPPED)  # request must not stop the new one
     path = log_path(storage.url, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "workbench", "resume", name, "--storage", storage.url, "--quiet"]
@@ -159,10 +159,10 @@ def stop(storage, name: str, now: bool = False) -> str:
         _interrupt(local_pid)
         return f"study {name}: interrupted its driver while it was starting"
     if alive is False:
-        storage.set_study_status(name, "stopped")
+        storage.set_study_status(name, StudyStatus.STOPPED)
         return f"study {name}: its driver was gone; marked stopped (resume to continue)"
     mode = request_stop(storage, name, now=now)
-    running = storage.count_trials(name)["running"]
+    running = storage.count_trials(name)[TrialState.RUNNING.value]
     if mode is StopMode.NOW:
         if alive and local_pid is not None:  # a local driver: interrupt it at once
             _interrupt(local_pid)

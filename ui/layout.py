@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from storage.records import TrialState
 from ui.panels import LiveState
 from workbench.diagrams import DEFAULT_DEPTH
 
@@ -358,7 +359,7 @@ def _render_trial_table(c: Components) -> None:
     with gr.Row():
         c.sort = gr.Dropdown(label="sort by", choices=["number"], value="number", scale=2)
         c.descending = gr.Checkbox(label="reverse", value=False, scale=1)
-        c.states = gr.CheckboxGroup(["complete", "failed", "running", "queued", "pruned"],
+        c.states = gr.CheckboxGroup([s.value for s in TrialState],
                                     label="states (none = all)", scale=3)
         c.page = gr.Number(label="page", value=1, precision=0, minimum=1, scale=1)
         c.prev_page = gr.Button("◀", size="sm", scale=0, min_width=50)

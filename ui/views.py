@@ -111,7 +111,7 @@ def studies_table(summaries: Sequence[dict[str, Any]], configs: dict[str, dict[s
 def progress_text(snap: StudySnapshot, state: str) -> str:
     """Markdown: state, trials done of the budget, failures, rate and ETA, best so far."""
     rec, counts = snap.study, snap.counts
-    done = counts["complete"] + counts["failed"] + counts["pruned"]
+    done = sum(n for state, n in counts.items() if TrialState(state).finished)
     budget = rec.config.get("trials")
     lines = [f"**{snap.name}** · state **{state}** · {rec.searcher} on {rec.space} / {rec.task}"]
     bar = f"{done} / {budget} trials" if budget else f"{done} trials"

@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 
+from storage.records import StudyStatus
 from ui import arch_views as av
 from ui import control, views
 from ui.layout import DEFAULTS, Components
@@ -207,7 +208,8 @@ def _confirm_js() -> str:
 def _studies_sig(storage, states: dict[str, str]) -> tuple:
     """Changes when a study appears, goes, or changes; while any runs, on every tick."""
     names = tuple(sorted(states))
-    running = any(s not in ("created", "stopped", "finished", "failed") for s in states.values())
+    idle = {s.value for s in StudyStatus if not s.active}
+    running = any(s not in idle for s in states.values())  # incl. "starting", "driver gone"
     recs = tuple((r.name, r.status, r.updated_at.isoformat()) for r in storage.list_studies())
     return (names, recs, views.stamp() if running else "")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from storage.records import TrialState
 from ui import analysis, control, figures, panels, views
 from ui import arch_views as av
 from ui.layout import Components
@@ -238,7 +239,7 @@ def wire_analysis(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
         objective = objective if objective in objs else (objs[0] if objs else None)
         paths = analysis.varied_paths(snap.complete, limit=40)
         path = path if path in paths else (paths[0] if paths else None)
-        df, caption, _ = views.trials_table(snap, page=1, page_size=50, states=["complete"])
+        df, caption, _ = views.trials_table(snap, page=1, page_size=50, states=[TrialState.COMPLETE.value])
         log = control.read_log_tail(snap.study.config)
         return (f"### analysis of {name}", analysis.parallel_coordinates(snap), df, caption,
                 gr.Dropdown(choices=objs, value=objective),
@@ -265,7 +266,7 @@ def wire_analysis(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
         snap = ctx.snaps.get(need(name))
         ranges = json.loads(text) if (text or "").strip() else {}
         numbers = analysis.brushed_numbers(analysis.parcoords_dimensions(snap), ranges)
-        df, caption, _ = views.trials_table(snap, page=1, page_size=50, states=["complete"],
+        df, caption, _ = views.trials_table(snap, page=1, page_size=50, states=[TrialState.COMPLETE.value],
                                             numbers=numbers)
         return df, caption, ""
 

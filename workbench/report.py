@@ -117,7 +117,7 @@ def study_report(storage, name: str, *, top_k: int = TOP_K) -> str:
                     key=lambda t: (-t.metrics[first["name"]] if maximize
                                    else t.metrics[first["name"]], t.number))
     esc = html.escape
-    done = counts["complete"] + counts["failed"] + counts["pruned"]
+    done = sum(n for state, n in counts.items() if TrialState(state).finished)
     budget = study.config.get("trials")
     parts = [f"<h1>Study {esc(name)}</h1>",
              f"<p>{esc(study.searcher)} on {esc(study.space)} / {esc(study.task)} · status "

@@ -19,7 +19,7 @@ What the driver does (``workbench.study.StudyRunner``):
 >>> st = Storage("sqlite://")
 >>> _ = st.create_study("s", space="toy", task="t", searcher="random", config={}, seed=0,
 ...                     objectives=[{"name": "acc", "direction": "maximize"}])
->>> st.set_study_status("s", "running")
+>>> st.set_study_status("s", StudyStatus.RUNNING)
 >>> request_stop(st, "s", now=True) is StopMode.NOW
 True
 >>> stop_mode(st.get_study("s").status), StopMode.NOW.label
@@ -30,17 +30,19 @@ from __future__ import annotations
 
 from enum import Enum
 
+from storage.records import StudyStatus
+
 
 class StopMode(str, Enum):
     """How a driver stops; the value is the study status that asks for it."""
 
-    AFTER_RUNNING = "stopping"
-    NOW = "cancelling"
+    AFTER_RUNNING = StudyStatus.STOPPING.value
+    NOW = StudyStatus.CANCELLING.value
 
     @property
     def label(self) -> str:
         """The words the UI and the docs use for this kind of stop."""
-        return {"stopping": "stop after running trials", "cancelling": "stop now"}[self.value]
+        return "stop now" if self is StopMode.NOW else "stop after running trials"
 
 
 def request_stop(storage, name: str, now: bool = False) -> StopMode:
