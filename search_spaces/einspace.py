@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -196,7 +197,7 @@ def build_grammar(*, p_computation: float = 0.32, depth_decay: float = 0.85,
     comp = Form("computation", [("op", "op")], weight=p_comp, grows=False)
     perms = [permute((2, 1))] + [permute(p) for p in PERMS_3D]
     ident = Op("identity", weight=1.0)
-    rules = {
+    rules: dict[str, Sequence[Op | Form]] = {
         "network": [seq, br2, br4, br8, rout],
         "module": [seq, br2, br4, br8, rout, comp],
         "split2": [clone(2)] + [group(2, d) for d in (1, 2, 3)],

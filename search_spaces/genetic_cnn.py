@@ -15,8 +15,11 @@ True
 
 from __future__ import annotations
 
+from functools import partial
+
 from workbench.dsl import (
     DSLSpace,
+    Module,
     batchnorm,
     conv2d,
     dag_cell,
@@ -33,8 +36,13 @@ NODES = (3, 4, 5)
 FILTERS = (64, 128, 256)
 
 
-def _conv_bn_relu(filters: int):
+def _conv_bn_relu(filters: int) -> Module:
     return seq(conv2d(filters, 3, 1), batchnorm(), relu())
+
+
+def _vertex(filters: int, v: int) -> Module:
+    """DAG node ``v`` of a stage: a fresh conv block, so every node has its own parameters."""
+    return _conv_bn_relu(filters)
 
 
 def make_space(input_shape: tuple[int, ...] = (3, 32, 32), num_classes: int = 10,
@@ -49,7 +57,7 @@ def make_space(input_shape: tuple[int, ...] = (3, 32, 32), num_classes: int = 10
     stages = []
     for s, (k, f) in enumerate(zip(nodes, filters), start=1):
         stages += [_conv_bn_relu(f),
-                   dag_cell(k, lambda v, f=f: _conv_bn_relu(f), wiring=genetic_wiring(),
+                   dag_cell(k, partial(_vertex, f), wiring=genetic_wiring(),
                             merge="add", name=f"stage{s}"),
                    maxpool(2)]
     root = seq(*stages, flatten(), linear(dense), relu(), dropout(0.5),

@@ -102,18 +102,18 @@ class NB201Space(Space):
         c, h, w = self.input_shape
         cell_shape = (self.channels, h, w)
         uniform = tuple(1 / len(OPS) for _ in OPS)
-        decisions, children = [], []
+        decisions, children, ops = [], [], []
         for to, frm in EDGES:
             point = DecisionPoint(edge_path(to, frm), OPS, uniform, kind="edge", depth=1)
             choice = policy(point) if policy is not None else None
             if choice is None:
                 choice = rng.choice(OPS)
-            elif choice not in OPS:
+            elif not isinstance(choice, str) or choice not in OPS:  # OPS holds only strings
                 raise InvalidArchitecture(f"at {point.path}: expected one of {', '.join(OPS)}, "
                                           f"found {choice!r}")
             decisions.append(Decision(point.path, choice))
+            ops.append(choice)
             children.append(Node(choice, choice, "edge", point.path, cell_shape, cell_shape))
-        ops = [d.choice for d in decisions]
         out = (4 * self.channels, _down(_down(h)), _down(_down(w)))
         tree = Node("nb201", f"nb201({self.channels},{self.cells_per_stage})", "network", "root",
                     self.input_shape, out, (self.channels, self.cells_per_stage), tuple(children),

@@ -27,14 +27,16 @@ class LeasesMixin(StorageBase):
                       stale_after_s: float) -> Lease:
         """Take the study's lease for this driver, or raise ConflictError naming the holder."""
         now = utcnow()
-        values = {"driver_id": driver_id, "host": host[:200], "pid": int(pid), "since": now,
-                  "heartbeat_at": now}
+        lease = Lease(study, driver_id=driver_id, host=host[:200], pid=int(pid), since=now,
+                      heartbeat_at=now)
+        values = {"driver_id": lease.driver_id, "host": lease.host, "pid": lease.pid,
+                  "since": lease.since, "heartbeat_at": lease.heartbeat_at}
         with self._connect(write=True) as c:
             study_id = self._study_id(c, study)
         try:
             with self._connect(write=True) as c:
                 c.execute(insert(L).values(study_id=study_id, **values))
-            return Lease(study, **values)
+            return lease
         except exc.IntegrityError:
             pass  # a lease row exists: take it only when it is stale (or already ours)
         stale_before = now - timedelta(seconds=stale_after_s)
@@ -42,8 +44,8 @@ class LeasesMixin(StorageBase):
             taken = c.execute(update(L).where(
                 L.study_id == study_id,
                 (L.heartbeat_at < stale_before) | (L.driver_id == driver_id)).values(**values))
-            if taken.rowcount:  # type: ignore[attr-defined]
-                return Lease(study, **values)
+            if taken.rowcount:
+                return lease
         holder = self.lease(study)
         if holder is None:  # released between the two statements: try once more
             return self.acquire_lease(study, driver_id=driver_id, host=host, pid=pid,
@@ -58,7 +60,7 @@ class LeasesMixin(StorageBase):
             renewed = c.execute(update(L).where(L.study_id == study_id,
                                                 L.driver_id == driver_id)
                                 .values(heartbeat_at=utcnow()))
-            return bool(renewed.rowcount)  # type: ignore[attr-defined]
+            return bool(renewed.rowcount)
 
     def release_lease(self, study: str, driver_id: str) -> None:
         """Give the lease up (only this driver's own)."""

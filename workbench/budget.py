@@ -91,7 +91,7 @@ class Budget:
         need(0 <= self.warmup < 1, "warmup", "in [0, 1)")
         need(self.grad_clip is None or self.grad_clip > 0, "grad_clip", "> 0 or None")
         need(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
-        need(isinstance(self.compile, bool) or (isinstance(self.compile, str) and self.compile),
+        need(isinstance(self.compile, bool) or (isinstance(self.compile, str) and bool(self.compile)),
              "compile", "true, false or a torch.compile backend name")
 
     @property

@@ -201,8 +201,9 @@ def params(node: Node) -> int | None:
     """
     if node.attr("params") is not None or not node.children:
         return _op_params(node)
-    parts = [params(c) for c in node.children]
-    if any(p is None for p in parts):
+    maybe = [params(c) for c in node.children]
+    parts = [p for p in maybe if p is not None]
+    if len(parts) < len(maybe):
         return None
     if _replicas(node) > 1:
         return parts[0] + _replicas(node) * parts[1] + parts[2]
@@ -431,8 +432,8 @@ _NO_EDGE = frozenset(("none", "zero"))
 def _dag_edges(node: Node) -> list[tuple[int, int, Node]] | None:
     """``(to, from, op)`` when every child is a DAG-cell edge named ``.../edge_<to>_<from>``
     (NAS-Bench-style cells), else None."""
-    found = [(_EDGE.search(c.path), c) for c in node.children]
-    if not found or any(m is None for m, _ in found):
+    found = [(m, c) for c in node.children if (m := _EDGE.search(c.path)) is not None]
+    if not found or len(found) < len(node.children):
         return None
     return [(int(m.group(1)), int(m.group(2)), c) for m, c in found]
 

@@ -143,11 +143,15 @@ class _Nvml:
                 log.debug("NVML unavailable: %s", exc)
         return cls._instance
 
+    def _cdll(self) -> ctypes.CDLL:
+        assert self._lib is not None, "NVML loaded through neither pynvml nor libnvidia-ml"
+        return self._lib
+
     def _handle(self, index: int):
         if self._py is not None:
             return self._py.nvmlDeviceGetHandleByIndex(index)
         handle = ctypes.c_void_p()
-        if self._lib.nvmlDeviceGetHandleByIndex_v2(index, ctypes.byref(handle)) != 0:
+        if self._cdll().nvmlDeviceGetHandleByIndex_v2(index, ctypes.byref(handle)) != 0:
             raise OSError(f"NVML: no device {index}")
         return handle
 
@@ -161,7 +165,7 @@ class _Nvml:
             _fields_ = [("gpu", ctypes.c_uint), ("memory", ctypes.c_uint)]
 
         rates = Rates()
-        if self._lib.nvmlDeviceGetUtilizationRates(handle, ctypes.byref(rates)) != 0:
+        if self._cdll().nvmlDeviceGetUtilizationRates(handle, ctypes.byref(rates)) != 0:
             raise OSError("NVML: utilisation query failed")
         return float(rates.gpu)
 
@@ -175,7 +179,7 @@ class _Nvml:
                         ("used", ctypes.c_ulonglong)]
 
         mem = Memory()
-        if self._lib.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(mem)) != 0:
+        if self._cdll().nvmlDeviceGetMemoryInfo(handle, ctypes.byref(mem)) != 0:
             raise OSError("NVML: memory query failed")
         return mem.free / 2**20
 
@@ -215,10 +219,13 @@ class GpuSampler:
             self._thread.join(5)
 
     def _run(self) -> None:
+        nvml = self._nvml
+        if nvml is None:  # only started with NVML available
+            return
         while not self._stop.is_set():
             for i in self.indices:
                 try:
-                    self.samples[i].append(self._nvml.utilization(i) / 100.0)
+                    self.samples[i].append(nvml.utilization(i) / 100.0)
                 except Exception as exc:  # keep sampling the others
                     log.debug("NVML sample of GPU %d failed: %s", i, exc)
             time.sleep(self.interval)

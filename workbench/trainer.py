@@ -28,6 +28,7 @@ import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -212,7 +213,8 @@ def _compiled_pair(model: nn.Module, key: tuple, progress: _Progress, to_device)
         _COMPILED.clear()
         _dynamo.reset()
     model = to_device(model)
-    compiled = torch.compile(model, backend=key[-1])
+    # torch.compile of a module returns an OptimizedModule (an nn.Module); its stub says Callable
+    compiled = cast(nn.Module, torch.compile(model, backend=key[-1]))
     _COMPILED[key] = (model, compiled)
     progress.compile_key = key
     progress.metrics.update(compiled=True, compile_cached=False)
@@ -228,7 +230,8 @@ def _compile_failed(progress: _Progress, why: str) -> None:
     _forget_compiled(key)
     if len(_COMPILE_FAILED) > 256:
         _COMPILE_FAILED.clear()
-    _COMPILE_FAILED[key] = message
+    if key is not None:
+        _COMPILE_FAILED[key] = message
 
 
 def _forget_compiled(key: tuple | None, *, everything: bool = False) -> None:
@@ -272,6 +275,7 @@ def _optimizer(model: nn.Module, budget: Budget, total_steps: int, fused: bool =
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decay, "weight_decay": budget.decay},
               {"params": no_decay, "weight_decay": 0.0}]
+    opt: torch.optim.Optimizer
     if budget.optimizer == "sgd":
         opt = torch.optim.SGD(groups, lr=budget.learning_rate, momentum=budget.momentum,
                               nesterov=budget.momentum > 0, fused=fused or None)
@@ -311,7 +315,8 @@ def _train(model: nn.Module, task, budget: Budget, dev: torch.device, dtype: tor
     memory_format = torch.channels_last if channels_last else torch.preserve_format
 
     def to_device(m: nn.Module) -> nn.Module:
-        return m.to(dev, memory_format=memory_format)
+        # Module.to takes memory_format (documented in its docstring); the stub overloads omit it
+        return m.to(dev, memory_format=memory_format)  # type: ignore[call-overload]
 
     if backend:
         progress.phase = "torch.compile"

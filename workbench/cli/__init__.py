@@ -9,8 +9,12 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from typing import TYPE_CHECKING, cast
 
 import typer
+
+if TYPE_CHECKING:  # private module of typer's vendored click: named for the type checker only
+    from typer._click.exceptions import ClickException, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="NAS workbench: search spaces, searches, results and exports.")
@@ -49,8 +53,10 @@ def main() -> None:
     except ImportError:
         pass
     # typer ships its own copy of click: its exception classes are reached through typer's
-    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-    click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    usage_error = cast("type[UsageError]",
+                       next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"))
+    click_error = cast("type[ClickException]",
+                       next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"))
     try:
         code = app(standalone_mode=False)
     except user_errors as exc:

@@ -69,7 +69,12 @@ class DagCell(nn.Module):
         outs = [self._read(states, s, e) for s, e in self.outputs]
         if not outs:
             return torch.zeros_like(x)
-        return torch.cat(outs, dim=1) if self.merge == "concat" else sum(outs)
+        if self.merge == "concat":
+            return torch.cat(outs, dim=1)
+        merged = outs[0]
+        for out in outs[1:]:
+            merged = merged + out
+        return merged
 
 
 @register("conv2d")

@@ -214,8 +214,8 @@ class Ctx:
         del self.decisions[n:]
         for key in set(self.values) - values:
             del self.values[key]
-        for key in set(self.owners) - owners:
-            del self.owners[key]
+        for path in set(self.owners) - owners:
+            del self.owners[path]
 
     def value(self, hp: Any, path: str, kind: str = "hp", depth: int = 0) -> Any:
         """The value of ``hp`` (constants pass through); asks the policy the first time."""
@@ -243,7 +243,7 @@ class Ctx:
         if answer is None:
             self.drawn += 1
             answer = (hp.sample(self.rng) if isinstance(hp, FloatRange)
-                      else _draw_int(hp, self.rng) if not point.options
+                      else _draw_int(hp, self.rng) if isinstance(hp, IntRange) and not point.options
                       else self.rng.choices(point.options, weights=point.weights)[0])
         else:
             answer = _check(point, answer)
@@ -258,7 +258,7 @@ def _point(hp: Hyperparameter, path: str, kind: str, depth: int) -> DecisionPoin
     if isinstance(hp, IntRange) and hp.count > MAX_LISTED_INTS:
         return DecisionPoint(path, (), kind=kind, depth=depth, low=hp.low, high=hp.high,
                              integer=True)
-    return DecisionPoint(path, hp.domain(), hp.weights(), kind=kind, depth=depth)
+    return DecisionPoint(path, hp.domain() or (), hp.weights(), kind=kind, depth=depth)
 
 
 def _draw_int(hp: IntRange, rng: random.Random) -> int:
@@ -279,7 +279,7 @@ def _check(point: DecisionPoint, answer: Any) -> Choice:
     if isinstance(answer, bool) or not isinstance(answer, (int, float)):
         raise InvalidArchitecture(f"at {point.path}: expected a number in [{point.low}, "
                                   f"{point.high}], found {answer!r}")
-    if not point.low <= answer <= point.high:
+    if point.low is None or point.high is None or not point.low <= answer <= point.high:
         raise InvalidArchitecture(f"at {point.path}: expected a number in [{point.low}, "
                                   f"{point.high}], found {answer!r}")
     if point.integer:

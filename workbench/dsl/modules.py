@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,8 +286,8 @@ def seq(*modules: Module, name: str | None = None) -> Seq:
     return Seq(tuple(as_module(m, "seq") for m in modules), name)
 
 
-def one_of(options: dict[str, Module], choice: Any = None, weights: Sequence[float] | None = None,
-           name: str = "op") -> OneOf:
+def one_of(options: Mapping[str, Module], choice: Any = None,
+           weights: Sequence[float] | None = None, name: str = "op") -> OneOf:
     """Choose one module by key. Pass ``choice`` (a hyperparameter over the keys) to share it."""
     keys = tuple(options)
     if choice is None:

@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 
 from storage.records import TrialState
 from workbench.errors import ConfigError, ExecutorError
@@ -46,13 +47,16 @@ def parse_trials_per_gpu(trials_per_gpu: int | str) -> int | str:
     """
     if trials_per_gpu == "auto":
         return "auto"
-    ok = isinstance(trials_per_gpu, int) and not isinstance(trials_per_gpu, bool)
-    if isinstance(trials_per_gpu, str) and trials_per_gpu.strip().isdigit():
-        trials_per_gpu, ok = int(trials_per_gpu), True
-    if not ok or trials_per_gpu < 1:
+    value: int | None = None
+    if isinstance(trials_per_gpu, int) and not isinstance(trials_per_gpu, bool):
+        value = trials_per_gpu
+    elif isinstance(trials_per_gpu, str) and trials_per_gpu.strip().isdigit():
+        value = int(trials_per_gpu)
+    if value is None or value < 1:
+        found = trials_per_gpu if value is None else value
         raise ConfigError(f"--trials-per-gpu: expected an integer >= 1 or 'auto', "
-                          f"found {trials_per_gpu!r}")
-    return trials_per_gpu
+                          f"found {found!r}")
+    return value
 
 
 def _default_devices() -> list[str]:
@@ -82,9 +86,9 @@ def plan_slots(devices: list[str] | None, trials_per_gpu: int | str = 1, *,
         from workbench.devices import device_name, select_device
 
         names = [device_name(select_device(n)) for n in names]  # cuda -> cuda:0; bad -> error
-    per_device = []
+    per_device: list[int] = []
     for name in names:
-        if k != "auto":
+        if isinstance(k, int):  # else "auto"
             per_device.append(k)
         elif name.startswith("cuda"):
             per_device.append(auto_trials_per_gpu(name, trial_mb))
@@ -208,16 +212,22 @@ class _Slot:
         self.job: Job | None = None
         self.started = 0.0
         self.oom_before: int | None = None  # the cgroup's out-of-memory kills at the start
-        self.proc = None
+        self.proc: BaseProcess | None = None
         self.conn: Connection | None = None
+
+    def live(self) -> tuple[BaseProcess, Connection]:
+        """The worker process and its pipe (only between ``launch`` and ``kill``)."""
+        assert self.proc is not None and self.conn is not None, f"slot {self.index}: no worker"
+        return self.proc, self.conn
 
     def launch(self) -> None:
         parent, child = self.ctx.Pipe(duplex=True)
-        self.proc = self.ctx.Process(target=_worker_main,
-                                     args=(child, self.device, self.threads, self.memory_limit_mb,
-                                           os.getpid()),
-                                     name=f"workbench-worker-{self.index}", daemon=True)
-        self.proc.start()
+        proc = self.ctx.Process(target=_worker_main,
+                                args=(child, self.device, self.threads, self.memory_limit_mb,
+                                      os.getpid()),
+                                name=f"workbench-worker-{self.index}", daemon=True)
+        self.proc = proc
+        proc.start()
         child.close()
         self.conn = parent
 
@@ -226,7 +236,7 @@ class _Slot:
         self.await_ready()
 
     def await_ready(self) -> None:
-        parent = self.conn
+        proc, parent = self.live()
         # a worker that cannot even start is an environment problem, not the candidate's
         ok = parent.poll(180)
         try:
@@ -234,8 +244,8 @@ class _Slot:
         except (EOFError, OSError):
             ready = False
         if not ready:
-            self.proc.join(5)
-            code = self.proc.exitcode
+            proc.join(5)
+            code = proc.exitcode
             self.kill()
             raise ExecutorError(
                 f"worker process failed to start (exit code {code}); when calling the "
@@ -276,8 +286,9 @@ class ProcessExecutor:
             raise ConfigError(f"--workers: expected >= 1, found {workers}")
         if timeout is not None and timeout <= 0:
             raise ConfigError(f"--timeout: expected seconds > 0, found {timeout}")
+        names: list[str | None]
         if trials_per_gpu is not None:
-            names = plan_slots(devices, trials_per_gpu, trial_mb=trial_mb)
+            names = list(plan_slots(devices, trials_per_gpu, trial_mb=trial_mb))
         else:
             names = [devices[i % len(devices)] if devices else None for i in range(workers)]
         if memory_limit_mb is not None:
@@ -335,7 +346,7 @@ class ProcessExecutor:
         free = [s for s in self._slots if s.job is None and s.device not in exclusive]
         if not free:
             raise RuntimeError("submit() without a free slot")
-        busy = {}
+        busy: dict[str | None, int] = {}
         for s in self._slots:
             busy[s.device] = busy.get(s.device, 0) + (s.job is not None)
         # the least loaded device first: with fewer jobs than slots, every GPU still gets work
@@ -346,7 +357,7 @@ class ProcessExecutor:
             slot.kill()
             slot.start()
         slot.job, slot.started, slot.oom_before = job, time.monotonic(), oom_kills()
-        slot.conn.send(job)
+        slot.live()[1].send(job)
 
     def _dispatch_held(self) -> None:
         """Start each held job once nothing else runs on its device."""
@@ -385,10 +396,12 @@ class ProcessExecutor:
         if self.timeout is not None:
             soonest = min(s.started + self.timeout for s in busy) - time.monotonic()
             timeout = max(0.0, soonest if timeout is None else min(timeout, soonest))
-        handles = {s.conn: s for s in busy}
-        handles.update({s.proc.sentinel: s for s in busy})
-        ready = wait(list(handles), timeout)
-        done: list[tuple[Job, Outcome]] = []
+        # a slot wakes us through its pipe (an outcome) or its process sentinel (the worker died)
+        waitables: list[Connection | int] = [*(s.live()[1] for s in busy),
+                                             *(s.live()[0].sentinel for s in busy)]
+        handles: dict[object, _Slot] = dict(zip(waitables, [*busy, *busy]))
+        ready = wait(waitables, timeout)
+        done: list[tuple[_Slot, Job, Outcome]] = []
         seen: set[int] = set()
         for h in ready:
             slot = handles[h]
@@ -413,14 +426,16 @@ class ProcessExecutor:
 
     def _collect(self, slot: _Slot) -> tuple[Job, Outcome]:
         job = slot.job
+        assert job is not None, f"slot {slot.index}: collect without a job"
         slot.job = None
+        proc, conn = slot.live()
         try:
-            if slot.conn.poll():
-                return job, slot.conn.recv()
+            if conn.poll():
+                return job, conn.recv()
         except (EOFError, OSError):
             pass
-        slot.proc.join(1)
-        code = slot.proc.exitcode
+        proc.join(1)
+        code = proc.exitcode
         slot.kill()
         why = death_reason(code, slot.oom_before)
         return job, Outcome(TrialState.FAILED, error=f"worker process died mid-trial: {why}",
@@ -430,7 +445,8 @@ class ProcessExecutor:
         self._held.clear()  # held retries are in flight for the caller: requeued on resume
         self._retrying.clear()
         for slot in self._slots:
-            if slot.proc is not None and slot.proc.is_alive() and slot.job is None:
+            if (slot.proc is not None and slot.conn is not None and slot.proc.is_alive()
+                    and slot.job is None):
                 try:
                     slot.conn.send(None)
                     slot.proc.join(2)

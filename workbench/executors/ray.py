@@ -216,8 +216,10 @@ class RayExecutor:
         if self.timeout is None:
             return []
         out = []
-        for trial in [t for t in self._trials
-                      if t.started is not None and now - t.started >= self.timeout]:
+        for trial in list(self._trials):
+            started = trial.started
+            if started is None or now - started < self.timeout:
+                continue
             self._cancel(trial)
             self._trials.remove(trial)
             log.info("trial %d timed out after %gs on %s", trial.job.number, self.timeout,
@@ -225,7 +227,7 @@ class RayExecutor:
             out.append((trial.job, Outcome(TrialState.FAILED,
                                            error=f"timed out after {self.timeout:g}s "
                                                  f"(Ray task cancelled)",
-                                           worker=trial.worker, duration_s=now - trial.started)))
+                                           worker=trial.worker, duration_s=now - started)))
         return out
 
     def _advance(self, trial: _Trial) -> Outcome | None:
@@ -339,8 +341,9 @@ def make(*, workers: int = 1, timeout: float | None = None,
     for local in ("devices", "trial_mb", "memory_limit_mb"):
         ray_options.pop(local, None)
     if trials_per_gpu is not None:
-        if trials_per_gpu == "auto":
+        k = parse_trials_per_gpu(trials_per_gpu)
+        if not isinstance(k, int):  # "auto"
             raise ConfigError("--trials-per-gpu: expected an integer with the ray executor "
                               "(Ray places trials by gpus_per_trial), found 'auto'")
-        ray_options.setdefault("gpus_per_trial", 1 / parse_trials_per_gpu(trials_per_gpu))
+        ray_options.setdefault("gpus_per_trial", 1 / k)
     return RayExecutor(workers=workers, timeout=timeout, **ray_options)

@@ -216,6 +216,8 @@ def _onnx(arch: Architecture, model: Callable[[], nn.Module], seed: int, metrics
                 m, (x,), dynamo=True, opset_version=ONNX_OPSET, input_names=["input"],
                 output_names=["logits"],
                 dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},))
+            if program is None:  # only the TorchScript path returns None; caught just below
+                raise RuntimeError("torch.onnx.export returned no ONNXProgram")
             program.save(str(path), external_data=False)
         except Exception as exc:  # noqa: BLE001 (fall back to the TorchScript-based exporter)
             errors.append(f"dynamo exporter: {_why(exc)}")

@@ -61,6 +61,7 @@ def _unsupported(ref: str, why: str) -> UnsupportedExport:
 def emit_traced(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
     """Write ``m``'s traced forward; returns the variable holding its output."""
     x = one(src, type(m).__name__)
+    assert w.is_known is not None, "a SourceWriter made without is_known"
     try:
         graph = _Tracer(w.is_known).trace(m)
     except Exception as exc:  # noqa: BLE001 (untraceable control flow, unsupported Python)

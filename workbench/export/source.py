@@ -33,6 +33,7 @@ import inspect
 import keyword
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import torch
 from torch import nn
@@ -42,6 +43,7 @@ from workbench.architecture import Architecture
 from workbench.errors import InvalidArchitecture, UnsupportedExport
 from workbench.export.fx import emit_traced
 from workbench.export.writer import (
+    Shape,
     SourceWriter,
     Var,
     child_ref,
@@ -55,6 +57,7 @@ from workbench.export.writer import (
 # ``ref`` is the Python expression reaching the module (``self.backbone[3]``), ``src`` the input
 # variable(s), ``dst`` the variable name to write to.
 Emitter = Callable[[SourceWriter, nn.Module, str, Var, str], Var]
+M = TypeVar("M", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -67,17 +70,23 @@ class _Entry:
 _EMITTERS: dict[type, _Entry] = {}
 
 
-def emitter(*classes: type, role: str = "inline",
-            construct: Callable[[nn.Module], str] | None = None) -> Callable[[Emitter], Emitter]:
+def emitter(*classes: type[M], role: str = "inline",
+            construct: Callable[[M], str] | None = None
+            ) -> Callable[[Callable[[SourceWriter, M, str, Var, str], Var]],
+                          Callable[[SourceWriter, M, str, Var, str], Var]]:
     """Register how modules of exactly these classes are written out.
 
     ``role`` is ``"inline"`` (parameter-free code in ``forward``), ``"leaf"`` (a module created in
     ``__init__`` by ``construct(module) -> expression``; torch.nn classes default to their repr) or
     ``"container"`` (holds children under their compiler names).
     """
-    def deco(fn: Emitter) -> Emitter:
+    def deco(fn: Callable[[SourceWriter, M, str, Var, str], Var]
+             ) -> Callable[[SourceWriter, M, str, Var, str], Var]:
+        # One registry for all classes: the casts widen fn/construct to any module, which is
+        # safe because _entry hands an entry only modules of its classes (or their subclasses).
         for cls in classes:
-            _EMITTERS[cls] = _Entry(fn, role, construct)
+            _EMITTERS[cls] = _Entry(cast(Emitter, fn), role,
+                                    cast("Callable[[nn.Module], str] | None", construct))
         return fn
     return deco
 
@@ -92,7 +101,8 @@ def _entry(module: nn.Module, where: str) -> _Entry:
         return entry
     for base in cls.__mro__[1:]:
         base_entry = _EMITTERS.get(base)
-        if base_entry is not None and base_entry.role != "leaf" and cls.forward is base.forward:
+        if (base_entry is not None and base_entry.role != "leaf" and issubclass(base, nn.Module)
+                and cls.forward is base.forward):
             return base_entry
     if _is_torch_builtin(module) and not list(module.children()):
         return _Entry(_call, "leaf")
@@ -104,7 +114,7 @@ def is_known(module: nn.Module) -> bool:
     return _entry(module, "").emit is not emit_traced
 
 
-def new_writer(shapes: dict[int, object] | None = None,
+def new_writer(shapes: dict[int, Shape] | None = None,
                inputs: dict[int, tuple[int, ...]] | None = None) -> SourceWriter:
     """A :class:`~workbench.export.writer.SourceWriter` whose sub-modules are written by the
     emitters registered here (and traced where none is)."""
@@ -252,7 +262,7 @@ def _flatten(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var
 
 
 @emitter(ops.Permute)
-def _permute(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _permute(w: SourceWriter, m: ops.Permute, ref: str, src: Var, dst: str) -> Var:
     w.emit(f"{dst} = {one(src, 'permute')}.permute{tuple(m.order)}", m)
     return dst
 
@@ -275,7 +285,7 @@ def _col2im(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
 
 
 @emitter(ops.PosEnc, role="leaf", construct=lambda m: f"PosEnc({tuple(m.pos.shape[1:])})")
-def _pos_enc(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _pos_enc(w: SourceWriter, m: ops.PosEnc, ref: str, src: Var, dst: str) -> Var:
     w.needs.add("PosEnc")
     w.emit(f"{dst} = {one(src, 'pos_enc')} + {ref}.pos", m)
     return dst
@@ -290,12 +300,12 @@ def _chain(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
 
 
 @emitter(ops.Clone)
-def _clone(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _clone(w: SourceWriter, m: ops.Clone, ref: str, src: Var, dst: str) -> Var:
     return [one(src, "clone")] * m.k  # every branch reads the same tensor
 
 
 @emitter(ops.Group)
-def _group(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _group(w: SourceWriter, m: ops.Group, ref: str, src: Var, dst: str) -> Var:
     names = [f"{dst}_{i}" for i in range(m.k)]
     w.emit(f"{', '.join(names)} = torch.chunk({one(src, 'group')}, {m.k}, dim={m.dim})", m)
     return names
@@ -329,7 +339,7 @@ def _module_list(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) ->
 
 
 @emitter(ops.Branch, role="container")
-def _branch(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _branch(w: SourceWriter, m: ops.Branch, ref: str, src: Var, dst: str) -> Var:
     x = one(src, "branching")
     k = len(m.branches)
     w.note(f"branching({k}): {_describe(m.split)} -> {k} branches -> {_describe(m.merge)}")
@@ -360,7 +370,7 @@ def _describe(m: nn.Module) -> str:
 
 
 @emitter(ops.Head, role="container")
-def _head(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _head(w: SourceWriter, m: ops.Head, ref: str, src: Var, dst: str) -> Var:
     x = one(src, "the head")
     if m.flatten:
         w.emit(f"{dst} = {x}.flatten(1)")
@@ -373,16 +383,16 @@ def _head(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
 
 
 @emitter(ops.Network, role="container")
-def _network(w: SourceWriter, m: nn.Module, ref: str, src: Var, dst: str) -> Var:
+def _network(w: SourceWriter, m: ops.Network, ref: str, src: Var, dst: str) -> Var:
     x = _emit(w, m.backbone, child_ref(ref, "backbone"), src, dst, "backbone")
     return _emit(w, m.head, child_ref(ref, "head"), x, dst, "head")
 
 
 # -- the file ---------------------------------------------------------------------------------------
 def _trace_shapes(model: nn.Module, input_shape: tuple[int, ...]
-                  ) -> tuple[dict[int, object], dict[int, tuple[int, ...]]]:
+                  ) -> tuple[dict[int, Shape], dict[int, tuple[int, ...]]]:
     """Output shape of every module and the shape of its (first) input, from one forward pass."""
-    shapes: dict[int, object] = {}
+    shapes: dict[int, Shape] = {}
     inputs: dict[int, tuple[int, ...]] = {}
 
     def hook(module: nn.Module, args: tuple, out: object) -> None:

@@ -29,11 +29,12 @@ from workbench.architecture import Architecture
 from workbench.errors import UnsupportedExport
 
 Var = str | list[str]  # the variable(s) holding a tensor or a list of tensors in ``forward``
+Shape = tuple[int, ...] | list[tuple[int, ...]]  # per-sample shape of a tensor or a tensor list
 
 # (writer, module, ref, src, dst, where) -> the variable(s) holding the module's output
 ModuleWriter = Callable[["SourceWriter", nn.Module, str, Var, str, str], Var]
 
-__all__ = ["ModuleWriter", "SourceWriter", "Var", "child_ref", "fmt_shape", "one", "parts",
+__all__ = ["ModuleWriter", "Shape", "SourceWriter", "Var", "child_ref", "fmt_shape", "one", "parts",
            "render_file"]
 
 
@@ -46,7 +47,7 @@ class SourceWriter:
     ``is_known`` says whether a module has an emitter (else it is traced).
     """
 
-    shapes: dict[int, object]
+    shapes: dict[int, Shape]
     inputs: dict[int, tuple[int, ...]]
     dispatch: ModuleWriter | None
     is_known: Callable[[nn.Module], bool] | None
@@ -71,13 +72,13 @@ class SourceWriter:
         return self.dispatch(self, module, ref, src, dst, where)
 
 
-def fmt_shape(shape: object) -> str:
+def fmt_shape(shape: Shape) -> str:
     """``[B, C, H, W]`` for one shape, ``k x [...]`` for a list of equal shapes."""
     if isinstance(shape, list):
         shapes = {fmt_shape(s) for s in shape}
         return f"{len(shape)} x {shapes.pop()}" if len(shapes) == 1 else ", ".join(
             fmt_shape(s) for s in shape)
-    return "[" + ", ".join(["B", *map(str, shape)]) + "]"  # type: ignore[arg-type]
+    return "[" + ", ".join(["B", *map(str, shape)]) + "]"
 
 
 def child_ref(parent: str, name: str) -> str:

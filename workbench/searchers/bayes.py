@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import random
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 from workbench.architecture import Architecture, DecisionPoint
 from workbench.errors import ConfigError, DerivationFailed
@@ -59,20 +59,27 @@ def param_name(point: DecisionPoint) -> str:
     return f"{point.path}@{option_digest(point)}"
 
 
+def _bounds(point: DecisionPoint) -> tuple[float, float]:
+    """``(low, high)`` of a continuous point, as given."""
+    assert point.low is not None and point.high is not None, f"{point.path}: no bounds"
+    return point.low, point.high
+
+
 def distribution(point: DecisionPoint):
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     if point.continuous:
+        low, high = _bounds(point)
         if point.integer:
-            return IntDistribution(int(point.low), int(point.high), log=point.log)
-        return FloatDistribution(float(point.low), float(point.high), log=point.log)
+            return IntDistribution(int(low), int(high), log=point.log)
+        return FloatDistribution(float(low), float(high), log=point.log)
     return CategoricalDistribution(list(point.options))
 
 
 class _OptunaSearcher(Searcher):
     """Shared ask/tell over an in-memory study built from history; subclasses give the sampler."""
 
-    options: dict[str, Option] = {}
+    options: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, space, objectives, *, seed: int = 0, **options):
         super().__init__(space, objectives, seed=seed, **options)
@@ -127,10 +134,10 @@ class _OptunaSearcher(Searcher):
                     if name not in known:
                         return None  # never observed: nothing to model, use the space's prior
                     if point.continuous:
+                        low, high = _bounds(point)
                         if point.integer:
-                            return trial.suggest_int(name, int(point.low), int(point.high),
-                                                     log=point.log)
-                        return trial.suggest_float(name, point.low, point.high, log=point.log)
+                            return trial.suggest_int(name, int(low), int(high), log=point.log)
+                        return trial.suggest_float(name, low, high, log=point.log)
                     return trial.suggest_categorical(name, list(point.options))
 
                 try:
@@ -159,7 +166,7 @@ class _OptunaSearcher(Searcher):
         params, dists = self._params(arch)
         attrs = self._system_attrs(result)
         state = optuna.trial.TrialState.COMPLETE if result.ok else optuna.trial.TrialState.FAIL
-        values = list(result.values) if result.ok else None
+        values = list(result.values) if result.ok and result.values is not None else None
         frozen = optuna.trial.create_trial(state=state, values=values, params=params,
                                            distributions=dists, system_attrs=attrs)
         study = self.study

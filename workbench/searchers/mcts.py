@@ -163,8 +163,8 @@ class MCTS(Searcher):
                     sub = opts[lo:hi]
                     sw = weights[lo:hi]
                     return rng.choices(sub, weights=sw if sum(sw) > 0 else None)[0]
-            tokens = [(point.path, o) for o in opts[lo:hi]]
-            t, inside = self._select(tuple(prefix), tokens, weights[lo:hi], rng)
+            leaves = [(point.path, o) for o in opts[lo:hi]]
+            t, inside = self._select(tuple(prefix), leaves, weights[lo:hi], rng)
             prefix.append(t)
             state["in_tree"] = inside
             return t[1]

@@ -44,6 +44,12 @@ SUGGESTED = ("NGOpt", "DE", "TwoPointsDE", "CMA", "PSO", "OnePlusOne", "RandomSe
 _NORMAL = NormalDist()
 
 
+def _bounds(point: DecisionPoint) -> tuple[float, float]:
+    """``(low, high)`` of a continuous point."""
+    assert point.low is not None and point.high is not None, f"{point.path}: no bounds"
+    return float(point.low), float(point.high)
+
+
 def decode_gene(point: DecisionPoint, gene: float):
     """The choice a (real, unbounded) gene makes at a point.
 
@@ -55,7 +61,7 @@ def decode_gene(point: DecisionPoint, gene: float):
     """
     g = min(max(_NORMAL.cdf(float(gene)), 0.0), 1.0)
     if point.continuous:
-        lo, hi = float(point.low), float(point.high)
+        lo, hi = _bounds(point)
         x = math.exp(math.log(lo) + g * (math.log(hi) - math.log(lo))) if point.log \
             else lo + g * (hi - lo)
         return min(max(int(round(x)), int(lo)), int(hi)) if point.integer else x
@@ -65,7 +71,7 @@ def decode_gene(point: DecisionPoint, gene: float):
 def encode_choice(point: DecisionPoint, choice) -> float:
     """A gene that decodes to ``choice``: ``Phi^-1`` of the centre of its interval."""
     if point.continuous:
-        lo, hi = float(point.low), float(point.high)
+        lo, hi = _bounds(point)
         if hi == lo:
             u = 0.5
         elif point.log:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 import numpy as np
 
@@ -22,13 +22,20 @@ from workbench.errors import ConfigError, NotFound
 from workbench.tasks.registry import Task, register_task, require_dir
 from workbench.tasks.splits import build_task
 
-IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
-             0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+IDX_TYPES: dict[int, np.dtype] = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
+                                  0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
+                                  0x0E: np.dtype(">f8")}
 FILES = {("train", "images"): 3, ("train", "labels"): 1, ("t10k", "images"): 3,
          ("t10k", "labels"): 1}
 
 
-def read_idx(fh: BinaryIO, where: str, ndim: int | None = None) -> np.ndarray:
+class ReadsBytes(Protocol):
+    """An open binary stream: a file, ``gzip.open(...)``, ``io.BytesIO``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def read_idx(fh: ReadsBytes, where: str, ndim: int | None = None) -> np.ndarray:
     """One IDX array from an open binary file; ``ndim`` (if given) must match the header."""
     header = fh.read(4)
     if len(header) < 4 or header[:2] != b"\0\0" or header[2] not in IDX_TYPES:

@@ -40,11 +40,11 @@ def _read(file: Path, hw: tuple[int, int] | None, max_pixels: int):
                     raise ConfigError(f"expected images of at most {max_pixels:,} pixels "
                                       f"(max_pixels) at {file}, found {img.width}x{img.height}")
                 gray = img.mode in ("1", "L", "LA", "I", "I;16", "F")
-                img = img.convert("RGB")
-                hw = hw or (img.height, img.width)
-                if (img.height, img.width) != hw:
-                    img = img.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
-                return np.asarray(img, dtype=np.uint8), gray, hw
+                rgb = img.convert("RGB")
+                hw = hw or (rgb.height, rgb.width)
+                if (rgb.height, rgb.width) != hw:
+                    rgb = rgb.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
+                return np.asarray(rgb, dtype=np.uint8), gray, hw
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise ConfigError(f"expected images of at most {max_pixels:,} pixels at {file}, found "
                           f"a decompression bomb ({exc})") from None

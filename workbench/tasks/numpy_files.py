@@ -85,7 +85,7 @@ def load_npz(*, path: Path, seed: int, layout: str = "auto", **options) -> Task:
                           f"{', '.join(sorted(arrays)) or 'no arrays'}")
     x, tabular = to_nchw(x, layout, f"{path} (x)")
     check_xy(x, y, str(path))
-    if x_test is not None:
+    if x_test is not None and y_test is not None:  # both or neither, checked above
         x_test, _ = to_nchw(x_test, layout, f"{path} (x_test)")
         check_xy(x_test, y_test, f"{path} (test)")
         _same_sample_shape(x, x_test, str(path), "x_test")
@@ -113,7 +113,7 @@ def load_npy(*, path: Path, seed: int, layout: str = "auto", **options) -> Task:
         missing = "valid_y.npy" if has_valid[0] else "valid_x.npy"
         raise NotFound(f"expected both valid_x.npy and valid_y.npy or neither in {path}, "
                        f"found no {missing}")
-    arrays = {}
+    arrays: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}
     for part in NPY_SPLITS if has_valid[0] else ("train", "test"):
         x, tabular = to_nchw(_npy(path / f"{part}_x.npy"), layout, str(path / f"{part}_x.npy"))
         y = _npy(path / f"{part}_y.npy")

@@ -119,11 +119,12 @@ def build_task(name: str, x: np.ndarray, y: np.ndarray, *, seed: int,
         xs = ((xs.astype(np.float64) - mean) / std).astype(np.float32)
         return torch.from_numpy(np.ascontiguousarray(xs)), torch.from_numpy(ys.astype(np.int64))
 
-    (x_train, y_train), (x_va, y_va), (x_te, y_te) = (tensors(p) for p in ("train", "val", "test"))
+    (x_train, y_train), (x_val_t, y_val_t), (x_test_t, y_test_t) = (
+        tensors(p) for p in ("train", "val", "test"))
     if not class_names:
         class_names = tuple(str(v) for v in values)
     log.debug("task %s: %s", name, {k: len(v[1]) for k, v in splits.items()})
     return Task(name=name, input_shape=tuple(int(d) for d in x.shape[1:]),
-                num_classes=len(values), x_train=x_train, y_train=y_train, x_val=x_va,
-                y_val=y_va, x_test=x_te, y_test=y_te, class_names=tuple(class_names),
+                num_classes=len(values), x_train=x_train, y_train=y_train, x_val=x_val_t,
+                y_val=y_val_t, x_test=x_test_t, y_test=y_test_t, class_names=tuple(class_names),
                 mean=tuple(float(v) for v in mean.ravel()), std=tuple(float(v) for v in std.ravel()))
