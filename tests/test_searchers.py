@@ -142,11 +142,15 @@ def test_unknown_searcher_is_a_clear_error():
 
 
 @pytest.mark.parametrize("name,options,message", [
-    ("evolution", {"population": "many"}, r"option population expected int, found 'many'"),
-    ("tpe", {"multivariate": "perhaps"}, r"option multivariate expected bool, found 'perhaps'"),
-    ("evolution", {"crossover_prob": "2"}, r"crossover_prob expected a value in \[0, 1\]"),
+    ("evolution", {"population": "many"},
+     r"option population expected a whole number in 0..1000000, found 'many'"),
+    ("evolution", {"population": 2.5}, r"option population expected a whole number"),
+    ("tpe", {"multivariate": "perhaps"}, r"option multivariate expected true or false, found 'perhaps'"),
+    ("evolution", {"crossover_prob": "2"}, r"crossover_prob expected a finite number in 0..1, found '2'"),
+    ("tpe", {"n_startup_trials": -5}, r"n_startup_trials expected a whole number in 0..1000000"),
     ("evolution", {"colour": "red"}, r"unknown options \['colour'\]"),
-    ("mcts", {"exploration": "-1"}, r"expected exploration >= 0"),
+    ("mcts", {"exploration": "-1"}, r"exploration expected a finite number in 0..1000000"),
+    ("mcts", {"exploration": "inf"}, r"exploration expected a finite number"),
     ("nevergrad", {"optimizer": "Nope"}, r"expected a nevergrad optimiser such as NGOpt.*'Nope'"),
     ("nevergrad", {"optimizer": "Cobyla"}, r"background thread"),
     ("sha", {"eta": "1"}, r"eta >= 2, found .*eta=1"),
