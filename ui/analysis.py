@@ -131,8 +131,9 @@ def brushed_numbers(dimensions: Sequence[dict[str, Any]],
     """
     active = {}
     for label, rs in ranges.items():
-        pairs = [rs] if rs and is_num(rs[0]) else list(rs or [])
-        pairs = [(float(a), float(b)) for a, b in pairs]
+        # plotly sends one [lo, hi] pair bare, several as a list of pairs
+        raw: Sequence[Any] = [rs] if rs and is_num(rs[0]) else list(rs or [])
+        pairs = [(float(a), float(b)) for a, b in raw]
         if pairs:
             active[label] = pairs
     if not active:
@@ -275,27 +276,28 @@ def hypervolume_figure(snap: StudySnapshot) -> go.Figure:
 def timeline_figure(snap: StudySnapshot, max_trials: int = 2000) -> go.Figure:
     """One row per worker, one bar per trial from its start to its end (running ones up to the
     snapshot), coloured by state: idle workers and stragglers show as gaps and long bars."""
-    trials = [t for t in snap.trials if t.started_at is not None][-max_trials:]
-    if not trials:
+    # (trial, its start): the start kept beside the trial so it is known to be set
+    runs = [(t, t.started_at) for t in snap.trials if t.started_at is not None][-max_trials:]
+    if not runs:
         return empty_figure("no trial has started yet")
-    now = snap.read_at or max(t.finished_at or t.started_at for t in trials)
+    now = snap.read_at or max(t.finished_at or s for t, s in runs)
     colors = {TrialState.COMPLETE: "#2ca02c", TrialState.FAILED: "#d62728",
               TrialState.RUNNING: "#1f77b4", TrialState.PRUNED: "#ff7f0e",
               TrialState.QUEUED: "#9aa5b1"}
     fig = go.Figure()
     for state in TrialState:
-        group = [t for t in trials if t.state is state]
+        group = [(t, s) for t, s in runs if t.state is state]
         if not group:
             continue
-        ends = [t.finished_at or now for t in group]
+        ends = [t.finished_at or now for t, _ in group]
         fig.add_trace(go.Bar(
-            y=[t.worker or "?" for t in group], base=[t.started_at.isoformat() for t in group],
-            x=[max(1.0, (e - t.started_at).total_seconds() * 1000) for t, e in zip(group, ends)],
+            y=[t.worker or "?" for t, _ in group], base=[s.isoformat() for _, s in group],
+            x=[max(1.0, (e - s).total_seconds() * 1000) for (_, s), e in zip(group, ends)],
             orientation="h", name=state.value, marker={"color": colors[state]},
-            customdata=[t.number for t in group],
+            customdata=[t.number for t, _ in group],
             hovertemplate="trial #%{customdata}<br>%{base} + %{x:.0f} ms<extra></extra>"))
-    workers = sorted({t.worker or "?" for t in trials})
-    fig = layout(fig, f"trials per worker ({len(workers)} workers, last {len(trials)} trials)",
+    workers = sorted({t.worker or "?" for t, _ in runs})
+    fig = layout(fig, f"trials per worker ({len(workers)} workers, last {len(runs)} trials)",
                  "time", "worker", revision=f"{snap.name}|timeline",
                  height=max(260, 40 * len(workers) + 140))
     fig.update_layout(barmode="overlay", bargap=0.3)

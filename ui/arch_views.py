@@ -47,7 +47,7 @@ def study_space(storage, name: str):
     from workbench.study import StudyConfig
 
     cfg = StudyConfig.from_dict(storage.get_study(name).config)
-    return space_for(cfg.space, cfg.input_shape, cfg.num_classes, cfg.space_options)
+    return space_for(cfg.space, *cfg.shape, cfg.space_options)
 
 
 def trial_arch(storage, name: str, number: int) -> tuple[Architecture, Any]:
@@ -113,7 +113,7 @@ def explore(space_name: str, shape_text: str, num_classes: int, text: str,
 
 
 def _caret(text: str, exc: ParseError) -> str:
-    if exc.line is None:
+    if exc.line is None or exc.column is None:  # ParseError sets both or neither
         return ""
     line = text.splitlines()[exc.line - 1] if text.splitlines() else text
     start = max(0, exc.column - 60)
@@ -205,7 +205,7 @@ def snapshot_space(snap):
     from workbench.study import StudyConfig
 
     cfg = StudyConfig.from_dict(snap.study.config)
-    return space_for(cfg.space, cfg.input_shape, cfg.num_classes, cfg.space_options)
+    return space_for(cfg.space, *cfg.shape, cfg.space_options)
 
 
 def snapshot_arch(snap, number: int) -> tuple[Architecture, Any]:
@@ -220,7 +220,8 @@ def snapshot_arch(snap, number: int) -> tuple[Architecture, Any]:
 
 def lineage(snap, number: int, limit: int = MAX_LINEAGE) -> list[Any]:
     """The trial and its ancestors through first parents, child first (at most ``limit``)."""
-    chain, seen = [], set()
+    chain: list[Any] = []
+    seen: set[int] = set()
     current: int | None = int(number)
     while current is not None and current not in seen and len(chain) < limit:
         seen.add(current)

@@ -18,10 +18,13 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storage.records import Lease, StudyStatus, TrialState
 from workbench.errors import ConfigError
+
+if TYPE_CHECKING:  # the searchers load lazily, one by one (searcher_classes)
+    from workbench.searchers import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +245,7 @@ def resume(storage, name: str, extra_trials: int = 0) -> str:
 
 
 # -- creating studies ----------------------------------------------------------------------------
-def searcher_classes() -> dict[str, type]:
+def searcher_classes() -> dict[str, type[Searcher]]:
     """Searcher name -> class for every registered searcher whose module imports here.
 
     Loaded one by one: an optional searcher whose library (or module) is missing is left out
@@ -252,7 +255,7 @@ def searcher_classes() -> dict[str, type]:
 
     from workbench.searchers import SEARCHERS
 
-    out = {}
+    out: dict[str, type[Searcher]] = {}
     for name, target in sorted(SEARCHERS.items()):
         module, _, cls = target.partition(":")
         try:
@@ -352,7 +355,7 @@ def create(storage, *, name: str, space: str, task: str, searcher: str,
     rec = create_study(storage, name, cfg)
     if seeds and "seeds" not in cls.options:
         c = StudyConfig.from_dict(rec.config)
-        sp = get_space(c.space, c.input_shape, c.num_classes, **c.space_options)
+        sp = get_space(c.space, *c.shape, **c.space_options)
         for s in seeds:
             enqueue(storage, name, sp.seed(s))
     return name

@@ -7,6 +7,7 @@ the shared :class:`Components` namespace; ``ui.wiring`` attaches every event aft
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import TypedDict
 
 import gradio as gr
 
@@ -14,9 +15,25 @@ from storage.records import TrialState
 from ui.panels import LiveState
 from workbench.diagrams import DEFAULT_DEPTH
 
+
+class FormDefaults(TypedDict):
+    """The new-study form's first values (one key per field)."""
+
+    space: str
+    task: str
+    searcher: str
+    trials: int
+    epochs: int
+    steps: int
+    repeats: int
+    workers: int
+    seed: int
+    objectives: str
+
+
 # Quick, sensible defaults for the first study on an empty database: trains in about a minute
 # on a laptop CPU.
-DEFAULTS = {"space": "quickstart", "task": "mnist1d", "searcher": "random", "trials": 20,
+DEFAULTS: FormDefaults = {"space": "quickstart", "task": "mnist1d", "searcher": "random", "trials": 20,
             "epochs": 3, "steps": 0, "repeats": 1, "workers": 1, "seed": 0,
             "objectives": "acc,params"}
 

@@ -116,7 +116,8 @@ def read_snapshot(storage, name: str, previous: StudySnapshot | None = None,
                 break
             keep += 1
     fresh = storage.trials_from(name, keep)
-    trials = (*previous.trials[:keep], *fresh) if keep else tuple(fresh)
+    # keep > 0 only when previous matched the stored study
+    trials = (*previous.trials[:keep], *fresh) if previous is not None and keep else tuple(fresh)
     return StudySnapshot(study=study, counts=dict(sig[3]), trials=tuple(trials), signature=sig,
                          notes=storage.notes(name), read_at=datetime.now(timezone.utc))
 

@@ -97,7 +97,7 @@ def _diagram(study, trial) -> str:
 
     try:
         cfg = StudyConfig.from_dict(study.config)
-        space = get_space(cfg.space, cfg.input_shape, cfg.num_classes, **cfg.space_options)
+        space = get_space(cfg.space, *cfg.shape, **cfg.space_options)
         arch = space.replay(Decision(p, c) for p, c in trial.arch_decisions)
         svg = render_svg(arch, view="dataflow", depth=4)
     except WorkbenchError as exc:
