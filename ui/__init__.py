@@ -9,10 +9,12 @@ time; searches run in their own processes.
 
 from __future__ import annotations
 
+from storage.protocol import StudyStorage
+
 __all__ = ["build_app"]
 
 
-def build_app(storage):
+def build_app(storage: StudyStorage):
     """The workbench app for ``storage`` (imports gradio lazily so ``import ui`` stays light)."""
     from ui.app import build_app as _build
 

@@ -17,6 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network at run 
 
 import gradio as gr  # noqa: E402  (after the environment is set)
 
+from storage.protocol import StudyStorage
 from ui import control  # noqa: E402
 from ui.layout import CLICK_JS, CSS, render  # noqa: E402
 from ui.policy import ServePolicy, set_policy
@@ -41,7 +42,7 @@ class WorkbenchApp(gr.Blocks):
         return super().launch(*args, **kwargs)
 
 
-def build_app(storage, policy: ServePolicy | None = None) -> WorkbenchApp:
+def build_app(storage: StudyStorage, policy: ServePolicy | None = None) -> WorkbenchApp:
     """The workbench UI over ``storage`` (a :class:`storage.Storage`); ``policy`` says what its
     users may make the server import or read (default: no custom code, the working directory)."""
     from workbench.spaces import list_spaces

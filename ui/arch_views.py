@@ -17,9 +17,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from workbench.architecture import Architecture, Decision
+from storage.protocol import StudyStorage
+from workbench.architecture import Architecture
 from workbench.errors import ConfigError, ParseError, WorkbenchError
 from workbench.seeds import derive_seed
+from workbench.study import trial_architecture
 
 _SVG_CACHE: OrderedDict[tuple, str] = OrderedDict()
 _SPACE_CACHE: dict[str, Any] = {}
@@ -42,7 +44,7 @@ def space_for(name: str, input_shape: Sequence[int], num_classes: int,
         return _SPACE_CACHE[key]
 
 
-def study_space(storage, name: str):
+def study_space(storage: StudyStorage, name: str):
     """The space of a study, bound to the study's input shape and classes."""
     from workbench.study import StudyConfig
 
@@ -50,10 +52,10 @@ def study_space(storage, name: str):
     return space_for(cfg.space, *cfg.shape, cfg.space_options)
 
 
-def trial_arch(storage, name: str, number: int) -> tuple[Architecture, Any]:
+def trial_arch(storage: StudyStorage, name: str, number: int) -> tuple[Architecture, Any]:
     """A stored trial's architecture, rebuilt by replaying its decisions, and the trial."""
     trial = storage.get_trial(name, int(number), with_curve=False)
-    arch = study_space(storage, name).replay(Decision(p, c) for p, c in trial.arch_decisions)
+    arch = trial_architecture(study_space(storage, name), trial)
     return arch, trial
 
 
@@ -214,7 +216,7 @@ def snapshot_arch(snap, number: int) -> tuple[Architecture, Any]:
     if trial is None:
         raise ConfigError(f"trial #: expected a trial of {snap.name} (0-{len(snap.trials) - 1}), "
                           f"found {number}")
-    arch = snapshot_space(snap).replay(Decision(p, c) for p, c in trial.arch_decisions)
+    arch = trial_architecture(snapshot_space(snap), trial)
     return arch, trial
 
 
@@ -308,7 +310,7 @@ def export_file(arch: Architecture, fmt: str, out_dir: str | Path, stem: str, *,
     return export(arch, fmt, path, seed=seed, state_dict=state, metrics=metrics)
 
 
-def export_trial(storage, name: str, number: int, fmt: str, out_dir: str | Path) -> Path:
+def export_trial(storage: StudyStorage, name: str, number: int, fmt: str, out_dir: str | Path) -> Path:
     """Export a stored trial; its trained weights come from the ``weights.safetensors``
     artifact when it has one, else the weights are initialised from the trial's seed."""
     arch, trial = trial_arch(storage, name, number)

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storage.protocol import StudyStorage
 from storage.records import Lease, StudyStatus, TrialState
 from workbench.errors import ConfigError
 
@@ -111,7 +112,7 @@ def log_path(storage_url: str, name: str) -> Path:
     return folder / f"{safe}.log"
 
 
-def start(storage, name: str) -> str:
+def start(storage: StudyStorage, name: str) -> str:
     """Start (or resume) the study's driver in a detached background process; a message."""
     from sqlalchemy.engine import make_url
 
@@ -144,7 +145,7 @@ def start(storage, name: str) -> str:
     return f"started study {name} in the background (pid {proc.pid}; log {path})"
 
 
-def stop(storage, name: str, now: bool = False) -> str:
+def stop(storage: StudyStorage, name: str, now: bool = False) -> str:
     """Stop the study's driver: after its trials in flight (they finish and are recorded), or
     ``now`` (they are cancelled and re-queued, to run again on resume). A message saying which.
     """
@@ -185,7 +186,7 @@ def read_log_tail(config: dict[str, Any], max_bytes: int = 64_000) -> str | None
         return f.read().decode("utf-8", "replace")
 
 
-def ui_states(storage) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:
+def ui_states(storage: StudyStorage) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:
     """Summaries, configs and the UI's state of every study (two queries)."""
     configs = {r.name: r.config for r in storage.list_studies()}
     summaries = storage.study_summaries()
@@ -195,7 +196,7 @@ def ui_states(storage) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]],
 
 
 # -- managing studies ----------------------------------------------------------------------------
-def _idle(storage, name: str, action: str) -> None:
+def _idle(storage: StudyStorage, name: str, action: str) -> None:
     rec = storage.get_study(name)
     lease = storage.lease(name)
     if rec.status in ACTIVE or driver_alive(lease):
@@ -203,14 +204,14 @@ def _idle(storage, name: str, action: str) -> None:
                           f"{study_state(rec.status, lease)}; stop it first")
 
 
-def delete(storage, name: str) -> str:
+def delete(storage: StudyStorage, name: str) -> str:
     """Delete a study that is not running, with its trials, curves, notes and artifacts."""
     _idle(storage, name, "delete")
     storage.delete_study(name)
     return f"deleted study {name}"
 
 
-def rename(storage, name: str, new_name: str) -> str:
+def rename(storage: StudyStorage, name: str, new_name: str) -> str:
     """Rename a study that is not running (its driver is started by name)."""
     new_name = (new_name or "").strip()
     if not new_name:
@@ -220,7 +221,7 @@ def rename(storage, name: str, new_name: str) -> str:
     return f"renamed study {name} to {new_name}"
 
 
-def duplicate(storage, name: str, new_name: str) -> str:
+def duplicate(storage: StudyStorage, name: str, new_name: str) -> str:
     """A new study with the same configuration (space, task, searcher, options, budget, seed)
     and no trials; not started."""
     from workbench.study import StudyConfig, create_study
@@ -231,7 +232,7 @@ def duplicate(storage, name: str, new_name: str) -> str:
     return f"created study {new_name} with the configuration of {name} (not started)"
 
 
-def resume(storage, name: str, extra_trials: int = 0) -> str:
+def resume(storage: StudyStorage, name: str, extra_trials: int = 0) -> str:
     """Start the driver again, optionally raising the trial budget by ``extra_trials``."""
     extra = int(extra_trials or 0)
     if extra < 0:
@@ -300,7 +301,7 @@ def parse_option_rows(searcher: str, rows: list[list[Any]]) -> dict[str, Any]:
     return out
 
 
-def create(storage, *, name: str, space: str, task: str, searcher: str,
+def create(storage: StudyStorage, *, name: str, space: str, task: str, searcher: str,
            option_table: list[list[Any]], seeds: list[str], objectives: str, trials: int,
            epochs: int, workers: int, seed: int, evaluator: str = "",
            keep_weights: str = "none", steps: int | None = None, repeats: int = 1,

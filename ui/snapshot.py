@@ -17,10 +17,11 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
+from storage.protocol import StudyStorage
 from storage.records import StudyRecord, TrialRecord, TrialState
 
 
-def signature(storage, name: str) -> tuple:
+def signature(storage: StudyStorage, name: str) -> tuple:
     """Changes whenever a trial of the study is created or finished, or its status changes."""
     rec = storage.get_study(name)
     return (rec.id, rec.updated_at, rec.status, tuple(sorted(storage.count_trials(name).items())))
@@ -100,7 +101,7 @@ class StudySnapshot:
         return next((t for t in self.trials if t.number == n), None)
 
 
-def read_snapshot(storage, name: str, previous: StudySnapshot | None = None,
+def read_snapshot(storage: StudyStorage, name: str, previous: StudySnapshot | None = None,
                   sig: tuple | None = None) -> StudySnapshot:
     """Read ``name``; reuse ``previous`` whole when nothing changed, its finished prefix else."""
     sig = signature(storage, name) if sig is None else sig
@@ -125,7 +126,7 @@ def read_snapshot(storage, name: str, previous: StudySnapshot | None = None,
 class Snapshots:
     """The newest snapshot of each study an app has shown (a few, least recently used out)."""
 
-    def __init__(self, storage, size: int = 6):
+    def __init__(self, storage: StudyStorage, size: int = 6):
         self.storage, self.size = storage, size
         self._items: OrderedDict[str, StudySnapshot] = OrderedDict()
         self._lock = threading.Lock()

@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 
+from storage.protocol import StudyStorage
 from storage.records import StudyStatus
 from ui import arch_views as av
 from ui import control, views
@@ -69,7 +70,7 @@ def need(name: str | None) -> str:
     return name
 
 
-def study_names(storage) -> list[str]:
+def study_names(storage: StudyStorage) -> list[str]:
     return [r.name for r in reversed(storage.list_studies())]
 
 
@@ -79,7 +80,7 @@ def choices(names: list[str], current: str | None, fallback: bool = True):
 
 
 # -- studies page ------------------------------------------------------------------------------------
-def studies_table(storage):
+def studies_table(storage: StudyStorage):
     summaries, configs, states = control.ui_states(storage)
     notes = {}
     for s in summaries:
@@ -205,7 +206,7 @@ def _confirm_js() -> str:
     return CONFIRM_DELETE_JS
 
 
-def _studies_sig(storage, states: dict[str, str]) -> tuple:
+def _studies_sig(storage: StudyStorage, states: dict[str, str]) -> tuple:
     """Changes when a study appears, goes, or changes; while any runs, on every tick."""
     names = tuple(sorted(states))
     idle = {s.value for s in StudyStatus if not s.active}

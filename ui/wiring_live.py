@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from storage.protocol import StudyStorage
 from storage.records import TrialState
 from ui import analysis, control, figures, panels, views
 from ui import arch_views as av
@@ -130,7 +131,7 @@ def wire_live(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
     on(c.report_btn.click, report, [c.live_study], [c.report_file, c.live_msg])
 
 
-def _status(storage, name: str) -> tuple[str, Any]:
+def _status(storage: StudyStorage, name: str) -> tuple[str, Any]:
     """The study's status and its driver lease (what its state in the UI is made of)."""
     return storage.get_study(name).status, storage.lease(name)
 

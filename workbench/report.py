@@ -19,7 +19,9 @@ import json
 import math
 from typing import Any
 
+from storage.protocol import StudyStorage
 from storage.records import TrialState
+from workbench.study import trial_architecture
 
 TOP_K = 10
 DIAGRAMS = 3
@@ -89,7 +91,6 @@ def _best_so_far(trials: list, objective: dict) -> Any:
 
 
 def _diagram(study, trial) -> str:
-    from workbench.architecture import Decision
     from workbench.diagrams import render_svg
     from workbench.errors import WorkbenchError
     from workbench.spaces import get_space
@@ -98,14 +99,14 @@ def _diagram(study, trial) -> str:
     try:
         cfg = StudyConfig.from_dict(study.config)
         space = get_space(cfg.space, *cfg.shape, **cfg.space_options)
-        arch = space.replay(Decision(p, c) for p, c in trial.arch_decisions)
+        arch = trial_architecture(space, trial)
         svg = render_svg(arch, view="dataflow", depth=4)
     except WorkbenchError as exc:
         return f"<p><em>cannot draw trial #{trial.number}: {html.escape(str(exc))}</em></p>"
     return svg[svg.find("<svg"):]
 
 
-def study_report(storage, name: str, *, top_k: int = TOP_K) -> str:
+def study_report(storage: StudyStorage, name: str, *, top_k: int = TOP_K) -> str:
     """The HTML report of study ``name`` (a string; write it to a ``.html`` file)."""
     study = storage.get_study(name)
     counts = storage.count_trials(name)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from storage.protocol import StudyStorage
 from storage.records import StudyStatus
 
 
@@ -45,7 +46,7 @@ class StopMode(str, Enum):
         return "stop now" if self is StopMode.NOW else "stop after running trials"
 
 
-def request_stop(storage, name: str, now: bool = False) -> StopMode:
+def request_stop(storage: StudyStorage, name: str, now: bool = False) -> StopMode:
     """Ask the study's driver to stop: after its trials in flight (default) or ``now``.
 
     A later ``now`` request upgrades a pending after-running one; an after-running request never

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from storage.protocol import StudyStorage
 from storage.records import TrialState
 from workbench.cli import app
 from workbench.cli.common import JSON, QUIET, SPACE, STORAGE, open_storage, parse_shape, short
@@ -146,7 +147,7 @@ def stop(name: str = typer.Argument(...), storage: str | None = STORAGE,
         "the driver finishes and records the trials in flight, then stops"))
 
 
-def _run(db, name: str, quiet: bool) -> None:
+def _run(db: StudyStorage, name: str, quiet: bool) -> None:
     from rich.console import Console
 
     from workbench.study import run_study
@@ -168,12 +169,12 @@ def _run(db, name: str, quiet: bool) -> None:
             typer.echo(f"  (full text: workbench show {name} {best['number']})")
 
 
-def _fmt_values(db, name: str, values: list) -> str:
+def _fmt_values(db: StudyStorage, name: str, values: list) -> str:
     objectives = db.get_study(name).objectives
     return ", ".join(f"{o['name']}={v:.4g}" for o, v in zip(objectives, values))
 
 
-def _with_progress(db, name: str, console):
+def _with_progress(db: StudyStorage, name: str, console):
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
