@@ -78,7 +78,7 @@ def test_search_end_to_end_with_process_workers(db):
 
 def test_failures_are_recorded_and_the_study_completes(db):
     cfg = StudyConfig(space="einspace", task="digits", trials=3, workers=2, timeout=15,
-                      budget={"epochs": 50, "batch_size": 64})
+                      budget={"epochs": 50, "batch_size": 64, "min_epoch_steps": 1})
     create_study(db, "fail", cfg)
     space = get_space("einspace", (1, 8, 8), 10)
     for text in (NAN, SLOW, GOOD):
