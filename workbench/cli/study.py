@@ -218,7 +218,7 @@ def studies(storage: str | None = STORAGE, as_json: bool = JSON) -> None:
 
     t = Table()
     for col in ("name", "status", "space", "task", "searcher", "complete", "failed", "best"):
-        t.add_column(col, no_wrap=col == "name", overflow="fold")
+        t.add_column(col, no_wrap=True)
     for r in rows:
         best = "" if r["best"] is None else f"{r['best']:.4g}"
         t.add_row(r["name"], r["status"], r["space"], r["task"], r["searcher"],
