@@ -82,3 +82,11 @@ def long_score(arch, budget):
 
     time.sleep(60)
     return param_score(arch, budget)
+
+
+def hog(arch, budget):
+    """Allocates 2 GB: past a per-trial memory limit this fails as out of memory."""
+    import numpy as np
+
+    block = np.ones(2 * 1024**3 // 8)
+    return {"val_accuracy": float(block[0]) / 2, "params": 1}

@@ -201,3 +201,19 @@ def test_a_driver_rides_out_a_postgresql_restart(tmp_path):
         assert len(st.trials("r")) == 30 and all(t.state.finished for t in st.trials("r"))
     finally:
         server.stop()
+
+
+def test_memory_limit_reaches_the_trials(tmp_path):
+    from workbench.study import parse_memory
+
+    assert parse_memory("4GB") == 4096 and parse_memory("512MB") == 512
+    with pytest.raises(ConfigError, match="expected the process executor"):
+        StudyConfig(space="mlp", executor="inline", memory_limit_mb=4096)
+    st = Storage(f"sqlite:///{tmp_path / 'm.db'}")
+    create_study(st, "m", StudyConfig(space="mlp", task="digits", trials=1, seed=1,
+                                      memory_limit_mb=parse_memory("300MB"),
+                                      evaluator="tests.evaluators:hog"))
+    summary = run_study(st, "m")
+    (trial,) = st.trials("m")
+    assert summary.failed == 1 and trial.state is TrialState.FAILED
+    assert "MemoryError" in trial.error or "memory" in trial.error.lower()

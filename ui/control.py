@@ -305,7 +305,7 @@ def create(storage: StudyStorage, *, name: str, space: str, task: str, searcher:
            option_table: list[list[Any]], seeds: list[str], objectives: str, trials: int,
            epochs: int, workers: int, seed: int, evaluator: str = "",
            keep_weights: str = "none", steps: int | None = None, repeats: int = 1,
-           task_options: str = "") -> str:
+           task_options: str = "", memory_limit: str = "") -> str:
     """Validate the form and store a new study; the study's name.
 
     ``steps`` (0 or None: use ``epochs``) is a budget in optimizer steps; ``repeats`` trains
@@ -317,7 +317,13 @@ def create(storage: StudyStorage, *, name: str, space: str, task: str, searcher:
     """
     from ui.policy import current
     from workbench.spaces import get_space
-    from workbench.study import StudyConfig, create_study, enqueue, parse_objectives
+    from workbench.study import (
+        StudyConfig,
+        create_study,
+        enqueue,
+        parse_memory,
+        parse_objectives,
+    )
 
     policy = current()  # what this server lets its users import or read
     policy.check_evaluator((evaluator or "").strip() or None)
@@ -351,7 +357,9 @@ def create(storage: StudyStorage, *, name: str, space: str, task: str, searcher:
                       budget={"epochs": int(epochs), **({"steps": int(steps)} if steps else {})},
                       repeats=check_repeats(int(repeats)), seed=int(seed or 0),
                       workers=int(workers),
-                      evaluator=(evaluator or "").strip() or None, keep_weights=keep_weights)
+                      evaluator=(evaluator or "").strip() or None, keep_weights=keep_weights,
+                      memory_limit_mb=(parse_memory(memory_limit) if (memory_limit or "").strip()
+                                       else None))
     name = (name or "").strip() or f"{space}-{searcher}-{time.strftime('%Y%m%d-%H%M%S')}"
     rec = create_study(storage, name, cfg)
     if seeds and "seeds" not in cls.options:

@@ -315,6 +315,8 @@ def _render_create_form(c: Components, spaces: list[str], tasks: list[str],
                                          choices=[])
             c.f_keep = gr.Dropdown(label="keep trained weights", value="top:5",
                                    choices=["none", "top:5", "all"])
+            c.f_memory = gr.Textbox(label="memory limit per trial (e.g. 4GB; blank: none)",
+                                    elem_id="wb-f-memory")
             c.f_evaluator = gr.Textbox(label="custom evaluator module:function (optional, "
                                        "replaces training)", placeholder="tests.evaluators:"
                                        "param_score", elem_id="wb-f-evaluator")

@@ -87,6 +87,7 @@ class StudyConfig:
     trials: int | None = 20
     max_seconds: float | None = None  # wall-clock budget of one run of the driver
     budget: dict = field(default_factory=dict)  # trainer.Budget fields (epochs, batch_size ...)
+    memory_limit_mb: float | None = None  # per trial (process executor): see parse_memory
     repeats: int = 1  # training seeds per trial; objective = their mean (workbench.repeats)
     seed: int = 0
     workers: int = 1
@@ -140,6 +141,11 @@ class StudyConfig:
             raise ConfigError(f"--steps: the {self.searcher} searcher sets each trial's epochs "
                               f"(its rungs); give --epochs instead of --steps")
         _in_range("--repeats", self.repeats, 1, 100)
+        if self.memory_limit_mb is not None:
+            _in_range("--memory-limit", self.memory_limit_mb, 16.0, 16.0 * 1024**2)
+            if self.executor != "process":
+                raise ConfigError("--memory-limit: expected the process executor (it caps each "
+                                  f"worker's memory), found --executor {self.executor}")
         if self.trials is None and self.max_seconds is None:
             raise ConfigError("expected a trial budget (--trials) or a time budget "
                               "(--max-seconds), found neither")
@@ -191,8 +197,24 @@ def _in_range(flag: str, value: Any, low: float, high: float, *, optional: bool 
         and not isinstance(value, bool)
     if not ok_type or not (low <= value <= high) or (isinstance(value, float)
                                                       and not math.isfinite(value)):
-        want = f"an integer in {low}..{high}" if integral else f"a number in {low:g}..{high:g}"
+        def show(x: float) -> str:
+            return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+        want = f"an integer in {low}..{high}" if integral else f"a number in {show(low)}..{show(high)}"
         raise ConfigError(f"{flag}: expected {want}, found {value!r}")
+
+
+def parse_memory(text: str) -> float:
+    """``"4GB"``, ``"512MB"``, ``"1.5G"`` or a number of megabytes -> megabytes.
+
+    >>> parse_memory("4GB"), parse_memory("512m"), parse_memory("2048")
+    (4096.0, 512.0, 2048.0)
+    """
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)i?b?\s*", str(text).lower())
+    if not m:
+        raise ConfigError(f"--memory-limit: expected a size like 4GB or 512MB, found {text!r}")
+    scale = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024**2}[m.group(2)]
+    return float(m.group(1)) * scale
 
 
 def _top_k(spec: str) -> int | None:
@@ -398,6 +420,8 @@ class StudyRunner:
 
         c = self.cfg
         extra: dict[str, Any] = dict(c.ray)
+        if c.memory_limit_mb is not None:
+            extra["memory_limit_mb"] = c.memory_limit_mb
         if c.trials_per_gpu:
             extra["trials_per_gpu"] = c.trials_per_gpu
         return make_executor(c.executor, workers=c.workers, timeout=c.timeout,

@@ -78,13 +78,17 @@ def search(
     input: str | None = typer.Option(None, "--input", help="Input shape (custom evaluators)."),
     classes: int | None = typer.Option(None, "--classes"),
     keep_weights: str = typer.Option("none", "--keep-weights", help="none | all | top:K"),
+    memory_limit: str | None = typer.Option(None, "--memory-limit",
+                                            help="Per-trial memory cap, e.g. 4GB (process "
+                                                 "executor): past it a trial fails as out of "
+                                                 "memory."),
     seed: int = typer.Option(0, "--seed"),
     study: str | None = typer.Option(None, "--study", help="Study name (default: generated)."),
     storage: str | None = STORAGE,
     quiet: bool = QUIET,
 ) -> None:
     """Create a study and run it, with a live progress bar."""
-    from workbench.study import StudyConfig, create_study, parse_objectives
+    from workbench.study import StudyConfig, create_study, parse_memory, parse_objectives
 
     ray: dict[str, Any] = {}
     if executor == "ray":
@@ -105,6 +109,7 @@ def search(
                         else trials_per_gpu),
         seed=seed, workers=workers, executor=executor, timeout=timeout, device=device,
         evaluator=evaluator, keep_weights=keep_weights,
+        memory_limit_mb=parse_memory(memory_limit) if memory_limit else None,
         input_shape=parse_shape(input) if input else None, num_classes=classes, ray=ray)
     db = open_storage(storage, create=True)
     name = study or f"{space}-{searcher}-{time.strftime('%Y%m%d-%H%M%S')}"
