@@ -43,3 +43,15 @@ def prompt_stops(monkeypatch):
     import workbench.study
 
     monkeypatch.setattr(workbench.study, "STOP_POLL_S", 0.0)
+
+
+@pytest.fixture
+def ui_allows_test_evaluators():
+    """A UI started with ``--allow-evaluators tests`` (its forms name tests.evaluators)."""
+    from pathlib import Path
+
+    from ui.policy import ServePolicy, set_policy
+
+    set_policy(ServePolicy(frozenset({"tests"}), Path(__file__).resolve().parents[1]))
+    yield
+    set_policy(ServePolicy())

@@ -19,16 +19,7 @@ from workbench.spaces import get_space
 from workbench.study import StudyConfig, create_study, enqueue, run_study
 from workbench.trainer import EvalResult
 
-
-@pytest.fixture(autouse=True)
-def _ui_allows_the_test_evaluators():
-    """These tests name tests.evaluators in the study form: a UI started with
-    --allow-evaluators tests."""
-    from ui.policy import ServePolicy, set_policy
-
-    set_policy(ServePolicy(frozenset({"tests"}), Path(__file__).resolve().parents[1]))
-    yield
-    set_policy(ServePolicy())
+pytestmark = pytest.mark.usefixtures("ui_allows_test_evaluators")
 
 ROOT = Path(__file__).resolve().parents[1]
 CONV = "sequential[routing[im2col(3,1,1), computation[linear(16)], col2im], computation[relu]]"

@@ -7,7 +7,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -23,16 +22,7 @@ from workbench.errors import ConfigError  # noqa: E402
 from workbench.pareto import non_dominated, nondominated_ranks  # noqa: E402
 from workbench.study import StudyConfig, create_study, parse_objectives, run_study  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _ui_allows_the_test_evaluators():
-    """These tests name tests.evaluators in the study form: a UI started with
-    --allow-evaluators tests."""
-    from ui.policy import ServePolicy, set_policy
-
-    set_policy(ServePolicy(frozenset({"tests"}), Path(__file__).resolve().parents[1]))
-    yield
-    set_policy(ServePolicy())
+pytestmark = pytest.mark.usefixtures("ui_allows_test_evaluators")
 
 OBJECTIVES = [{"name": "val_accuracy", "direction": "maximize"},
               {"name": "params", "direction": "minimize"}]
