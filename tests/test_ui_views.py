@@ -447,3 +447,12 @@ def _wait(cond, timeout: float) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"condition not met within {timeout}s ({sys.argv[0]})")
+
+
+def test_the_ui_exposes_no_api_endpoints():
+    from ui.app import build_app
+
+    app = build_app(Storage("sqlite://"))
+    info = app.get_api_info()
+    assert info["named_endpoints"] == {} and info["unnamed_endpoints"] == {}
+    assert app.fns and all(fn.api_visibility == "private" for fn in app.fns.values())

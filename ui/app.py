@@ -64,4 +64,8 @@ def build_app(storage: StudyStorage, policy: ServePolicy | None = None) -> Workb
         wire_compare(app, c, ctx)
         wire_explorer(app, c, ctx)
         app.load(None, js=CLICK_JS)
+    # The API surface is what the pages use: no handler is an endpoint for API clients (the
+    # page's own events still run; gradio's client libraries and API docs see none of them).
+    for fn in app.fns.values():
+        fn.api_visibility = "private"
     return app
