@@ -9,13 +9,16 @@ time; searches run in their own processes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from storage.protocol import StudyStorage
 
 __all__ = ["build_app"]
 
 
-def build_app(storage: StudyStorage):
-    """The workbench app for ``storage`` (imports gradio lazily so ``import ui`` stays light)."""
+def build_app(storage: StudyStorage, policy: Any = None):
+    """The workbench app for ``storage`` (imports gradio lazily so ``import ui`` stays light);
+    ``policy``: a :class:`ui.policy.ServePolicy` (what users may make the server import/read)."""
     from ui.app import build_app as _build
 
-    return _build(storage)
+    return _build(storage, policy)
