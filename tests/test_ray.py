@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from storage import Storage
+from workbench.seeds import derive_seed
 from workbench.study import StudyConfig, create_study, run_study
 
 ray = pytest.importorskip("ray")
@@ -128,7 +129,7 @@ def test_killed_worker_is_retried_and_the_study_completes(cluster, exchange, db)
     assert summary.complete == 2 and summary.failed == 0, summary
     assert len(killer.killed) == 2 and not any(_alive(p) for p in killer.killed)
     for t in db.trials("ray-kill"):
-        pids = _attempts(exchange, t.number)  # seed 0: job seed == trial number
+        pids = _attempts(exchange, derive_seed(0, "trial", t.number))  # the job's seed
         assert len(pids) == 2 and pids[0] in killer.killed and pids[1] not in killer.killed
         assert t.state.value == "complete" and t.error is None
 
@@ -144,7 +145,7 @@ def test_exhausted_retries_record_a_failed_trial_with_the_reason(cluster, exchan
     (trial,) = db.trials("ray-dies")
     assert trial.state.value == "failed"
     assert trial.error.startswith("worker died 2 times: ") and "\n" not in trial.error
-    assert len(killer.killed) == 2 == len(_attempts(exchange, 0))
+    assert len(killer.killed) == 2 == len(_attempts(exchange, derive_seed(0, "trial", 0)))
 
 
 def test_timeout_cancels_the_task_and_fails_the_trial(cluster, exchange, db):
@@ -158,7 +159,7 @@ def test_timeout_cancels_the_task_and_fails_the_trial(cluster, exchange, db):
     (trial,) = db.trials("ray-timeout")
     assert trial.error.startswith("timed out after 4s"), trial.error
     assert trial.duration_s >= 4
-    (pid,) = _attempts(exchange, 0)  # one attempt: a time-out is not retried
+    (pid,) = _attempts(exchange, derive_seed(0, "trial", 0))  # a time-out is not retried
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:  # force-cancel kills the worker
         time.sleep(0.1)

@@ -65,6 +65,21 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def starting_pid(config: dict[str, Any], name: str) -> int | None:
+    """The pid of a driver this UI started moments ago that has not taken the study's lease
+    yet (it is still importing), or None. Only this window needs the pid the UI recorded; once
+    the driver runs, its lease says everything."""
+    info = config.get("driver") or {}
+    pid, host = info.get("pid"), info.get("host")
+    if not pid or host != socket.gethostname() or not _pid_alive(int(pid)):
+        return None
+    try:  # the pid may have been reused by an unrelated process since
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return int(pid) if name.encode() in cmdline else None
+
+
 def driver_alive(lease: Lease | None) -> bool | None:
     """From the study's driver lease (``workbench.lease``): True while its driver heartbeats
     (and, on this host, its process exists), False when the lease is stale or its local process
@@ -78,12 +93,13 @@ def driver_alive(lease: Lease | None) -> bool | None:
     return lease.alive(datetime.now(timezone.utc), STALE_AFTER_S)
 
 
-def study_state(status: str, lease: Lease | None) -> str:
+def study_state(status: str, lease: Lease | None, starting: bool = False) -> str:
     """What the UI calls a study's state: the stored status, corrected by its driver lease.
 
     An active study whose driver is gone (killed, machine rebooted: no live lease) is ``driver
     gone`` (resume it); one driven from another machine says where; a driver that holds the
-    lease before it has marked the study running is ``starting``.
+    lease before it has marked the study running is ``starting``, and so is one this UI has
+    just launched that has not taken the lease yet (``starting``).
     """
     alive = driver_alive(lease)
     if status in ACTIVE:
@@ -92,7 +108,7 @@ def study_state(status: str, lease: Lease | None) -> str:
         if lease is not None and lease.host != socket.gethostname():
             return f"{status} on {lease.host}"
         return status
-    if alive:
+    if alive or (starting and lease is None):
         return "starting"
     return status
 
@@ -156,7 +172,8 @@ def stop(storage: StudyStorage, name: str, now: bool = False) -> str:
     alive = driver_alive(lease)
     local_pid = lease.pid if lease is not None and lease.host == socket.gethostname() else None
     if rec.status not in ACTIVE:
-        if not alive or local_pid is None:
+        local_pid = local_pid or starting_pid(rec.config, name)
+        if local_pid is None:
             return f"study {name} is not running ({rec.status})"
         # Still starting up: the driver marks the study "running" when it starts, which would
         # overwrite a stop request written now; interrupt it instead (nothing has run yet).
@@ -191,7 +208,11 @@ def ui_states(storage: StudyStorage) -> tuple[list[dict[str, Any]], dict[str, di
     configs = {r.name: r.config for r in storage.list_studies()}
     summaries = storage.study_summaries()
     leases = storage.leases()
-    states = {s["name"]: study_state(s["status"], leases.get(s["name"])) for s in summaries}
+    states = {s["name"]: study_state(s["status"], leases.get(s["name"]),
+                                     starting=s["name"] not in leases and s["status"] not in ACTIVE
+                                     and starting_pid(configs.get(s["name"], {}), s["name"])
+                                     is not None)
+              for s in summaries}
     return summaries, configs, states
 
 
