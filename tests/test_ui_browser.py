@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-TRIALS = 40  # x 0.4 s: the search is still running while the first checks are made
+TRIALS = 150  # x 0.4 s: the search is still running while the first checks are made (and the stops)
 
 
 def _free_port() -> int:
