@@ -33,12 +33,17 @@ are not benchmarked: the tables hold one fidelity, so they would reduce to their
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+# one BLAS thread per process: the runs are parallel processes already, and multi-threaded BLAS
+# on small matrices on a busy CPU is many times slower than one thread
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -137,18 +142,16 @@ def mean_sd(xs) -> str:
     return f"{statistics.fmean(xs):.2f} ± {sd:.2f}"
 
 
-def proxies_table(cells: int, seed: int) -> str:
+def proxies_table(cells: int, seed: int, channels: int = 16, per_stage: int = 5,
+                  batch_size: int = 32) -> str:
     import random
 
-    import torch
+    from workbench.proxies import PROXIES, compute_proxies, spearman, synthetic_batch
 
-    from workbench.proxies import PROXIES, compute_proxies, spearman
-
-    space = get_space("nb201", (3, 32, 32), 10)
+    space = get_space("nb201", (3, 32, 32), 10, channels=channels, cells_per_stage=per_stage)
     rows = nb201_rows()
     rng = random.Random(seed)
-    gen = torch.Generator().manual_seed(seed)
-    batch = (torch.randn(32, 3, 32, 32, generator=gen), torch.randint(0, 10, (32,), generator=gen))
+    batch = synthetic_batch((3, 32, 32), 10, batch_size, seed=seed)
     scores: dict[str, list[float]] = {p: [] for p in PROXIES}
     accs = []
     t0 = time.time()
@@ -159,7 +162,8 @@ def proxies_table(cells: int, seed: int) -> str:
         accs.append(rows[arch.text]["test200"])
     secs = (time.time() - t0) / cells
     lines = [f"Zero-cost proxies vs NB201 200-epoch CIFAR-10 test accuracy: {cells} cells "
-             f"(seed {seed}), synthetic batch 32x3x32x32, {secs:.2f} s per cell (all four)"]
+             f"(seed {seed}), network C={channels} N={per_stage}, synthetic batch {batch_size}x3x32x32, "
+             f"{secs:.2f} s per cell (all four)"]
     lines += [f"  {p:<10} Spearman {spearman(scores[p], accs):+.3f}" for p in PROXIES]
     return "\n".join(lines)
 
@@ -173,6 +177,9 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="parts to skip: nb201,nb101,mo,proxies")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--proxy-cells", type=int, default=200)
+    ap.add_argument("--proxy-channels", type=int, default=16, help="NB201 C of the scored network")
+    ap.add_argument("--proxy-cells-per-stage", type=int, default=5, help="NB201 N of it")
+    ap.add_argument("--proxy-batch", type=int, default=32)
     args = ap.parse_args()
     labels = [x for x in args.only.split(",") if x] or list(CONFIGS)
     skip = set(filter(None, args.skip.split(",")))
@@ -246,7 +253,8 @@ def main() -> None:
                   f"{ms:>9.1f} ms/ask")
     if "proxies" not in skip and args.proxy_cells > 0:
         print()
-        print(proxies_table(args.proxy_cells, seed=0))
+        print(proxies_table(args.proxy_cells, 0, args.proxy_channels, args.proxy_cells_per_stage,
+                            args.proxy_batch))
     print(f"\n# total {time.time() - t0:.0f} s", file=sys.stderr)
 
 

@@ -12,9 +12,12 @@ decision, wherever it sits (Gelly & Silver's RAVE with the root as reference). A
     b = sqrt(k / (3 * N(child) + k))          (the RAVE schedule; k = ``rave_k``)
 
 so the shared statistic ``A`` decides while a node has few visits and its own mean ``Q`` takes
-over as they grow. Below the tree the roll-out is not random either: each decision goes to the
-token with the highest ``A + c * sqrt(ln(n_path + 1) / (n_token + 1))`` (ties at random), so every
-evaluation teaches every later ask. Rewards are *percentile ranks* among the told results (0 =
+over as they grow. Below the tree the roll-out (``rollout=rave``) is not random either: each
+decision goes to the token, among those some told architecture made, with the highest
+``A + c * sqrt(ln(n_path + 1) / (n_token + 1))`` (ties at random; where no told architecture
+decided the path, the space's own probabilities), so every evaluation teaches every later ask.
+``rollout=elite`` instead follows the best told architecture through the node where the descent
+left the tree, each decision mutated with probability ``deviate``. Rewards are *percentile ranks* among the told results (0 =
 worst, 1 = best; failures 0), recomputed as results arrive, so the exploration constant means the
 same on any metric and one very bad result does not flatten the differences among good ones.
 Several objectives: the mean of the per-objective percentiles.
@@ -60,17 +63,15 @@ class MCTS(Searcher):
     summary = ("MCTS over decision paths: UCT blended with per-decision statistics shared by "
                "every prefix (RAVE), guided roll-outs, percentile rewards, virtual loss.")
     options = {
-        "exploration": Option(0.2, "Exploration constant c (rewards are percentile ranks in "
+        "exploration": Option(0.5, "Exploration constant c (rewards are percentile ranks in "
                                    "[0, 1]).", float),
-        "rave_k": Option(30.0, "RAVE schedule constant k: a node's own mean gets half the weight "
-                               "after about k visits (0: plain UCT, random roll-outs).", float),
+        "rave_k": Option(100.0, "RAVE schedule constant k: a node's own mean gets half the weight "
+                               "after about k visits (0: plain UCT).", float),
         "bisect": Option(0, "Bisect points with more options than this (0: never).", int),
-        "rollout": Option("elite", "Below the tree: elite (follow the best architecture through "
-                                   "the last tree node, each decision deviating to the RAVE choice "
-                                   "with probability deviate), rave (the RAVE choice) or random "
-                                   "(the space's own probabilities).", str),
-        "deviate": Option(0.2, "Elite roll-out: probability of deviating at each decision.",
-                          float),
+        "rollout": Option("rave", "Below the tree: rave (the best shared statistic), elite (the "
+                                  "best architecture through the last tree node, mutated) or "
+                                  "random (the space's own probabilities).", str),
+        "deviate": Option(0.2, "Elite roll-out: probability of mutating each decision.", float),
         "backup": Option("mean", "Node value: mean or max of the rewards through it.", str),
         "retries": Option(10, "Re-derivations when an ask repeats a told or pending "
                               "architecture.", int),
@@ -84,9 +85,11 @@ class MCTS(Searcher):
             raise ConfigError(f"searcher mcts: expected exploration >= 0, rave_k >= 0, retries "
                               f">= 0 and bisect 0 or >= 2, found {o['exploration']}, "
                               f"{o['rave_k']}, {o['retries']}, {o['bisect']}")
-        if o["rollout"] not in ("elite", "rave", "random") or not 0 <= o["deviate"] <= 1:
-            raise ConfigError(f"searcher mcts: expected rollout elite, rave or random and deviate "
-                              f"in [0, 1], found {o['rollout']!r}, {o['deviate']}")
+        if o["rollout"] not in ("elite", "rave", "random") or not 0 <= o["deviate"] <= 1 \
+                or o["backup"] not in ("mean", "max"):
+            raise ConfigError(f"searcher mcts: expected rollout elite, rave or random, deviate in "
+                              f"[0, 1] and backup mean or max, found {o['rollout']!r}, "
+                              f"{o['deviate']}, {o['backup']!r}")
         self.nodes: dict[Key, list[int]] = {(): []}  # tree node -> told indices through it
         self.amaf: dict[Token, list[int]] = {}  # token -> told indices that contain it
         self.path_n: Counter = Counter()  # path -> told architectures deciding it
@@ -166,7 +169,11 @@ class MCTS(Searcher):
         if random_rollout or self.opts["rollout"] == "random":
             return rng.choices(tokens, weights=weights if sum(weights) > 0 else None)[0]
         path = tokens[0][0]
-        return self._argmax(tokens, [self._rollout_score(t, path, rewards) for t in tokens], rng)
+        seen = [t for t in tokens if t in self.amaf]
+        if not seen:  # nothing known here: the space's own probabilities (in recursive grammars
+            # a uniform or optimistic choice can make derivations explode)
+            return rng.choices(tokens, weights=weights if sum(weights) > 0 else None)[0]
+        return self._argmax(seen, [self._rollout_score(t, path, rewards) for t in seen], rng)
 
     # -- tokens -------------------------------------------------------------------------------
     def _tokens(self, point: DecisionPoint, choice) -> list[Token]:

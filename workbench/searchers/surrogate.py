@@ -293,6 +293,7 @@ class _GP:
     @classmethod
     def fit(cls, X, y):
         import numpy as np
+        from scipy.linalg import cho_solve
 
         n = len(y)
         ranks = np.argsort(np.argsort(y, kind="stable"), kind="stable")
@@ -308,7 +309,7 @@ class _GP:
                     L = np.linalg.cholesky(K0 + noise * np.eye(n))
                 except np.linalg.LinAlgError:
                     continue
-                alpha = np.linalg.solve(L.T, np.linalg.solve(L, z))
+                alpha = cho_solve((L, True), z)
                 lml = -0.5 * z @ alpha - np.log(np.diag(L)).sum()
                 if best is None or lml > best[0]:
                     best = (lml, L, alpha, ell2)
@@ -318,9 +319,10 @@ class _GP:
     def predict(self, Xs):
         """Mean and sd in the rank-normal scale (what the acquisition compares against)."""
         import numpy as np
+        from scipy.linalg import solve_triangular
 
         Ks = np.exp(-self._d2(Xs, self.X) / (2 * self.ell2))
         mean = Ks @ self.alpha
-        v = np.linalg.solve(self.L, Ks.T)
+        v = solve_triangular(self.L, Ks.T, lower=True)
         var = np.maximum(1.0 - (v * v).sum(0), 1e-12)
         return mean, np.sqrt(var)
