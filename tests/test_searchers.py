@@ -167,7 +167,7 @@ def test_bad_options_are_one_line_errors(name, options, message):
 def test_string_options_are_coerced():
     space = get_space("nb201", (3, 8, 8), 10)
     s = get_searcher("tpe", space, ONE, multivariate="true", n_startup_trials="4")
-    assert s.opts == {"multivariate": True, "n_startup_trials": 4}
+    assert s.opts == {"multivariate": True, "n_startup_trials": 4, "retries": 10}
 
 
 # -- evolution -------------------------------------------------------------------------------

@@ -17,7 +17,11 @@ decision goes to the token, among those some told architecture made, with the hi
 ``A + c * sqrt(ln(n_path + 1) / (n_token + 1))`` (ties at random; where no told architecture
 decided the path, the space's own probabilities), so every evaluation teaches every later ask.
 ``rollout=elite`` instead follows the best told architecture through the node where the descent
-left the tree, each decision mutated with probability ``deviate``. Rewards are *percentile ranks* among the told results (0 =
+left the tree, each decision mutated with probability ``deviate``. The default,
+``rollout=surrogate``, descends ``rollouts`` times with random roll-outs below the tree and
+proposes the one a Gaussian process on the told results (the ``surrogate`` searcher's model, on
+its encoding) gives the highest expected improvement -- a surrogate roll-out policy; the
+first 5 asks and any ask whose roll-outs are all known fall back to ``rave``. Rewards are *percentile ranks* among the told results (0 =
 worst, 1 = best; failures 0), recomputed as results arrive, so the exploration constant means the
 same on any metric and one very bad result does not flatten the differences among good ones.
 Several objectives: the mean of the per-objective percentiles.
@@ -61,18 +65,22 @@ Key = tuple  # a tuple of tokens; () is the root
 class MCTS(Searcher):
     name = "mcts"
     summary = ("MCTS over decision paths: UCT blended with per-decision statistics shared by "
-               "every prefix (RAVE), guided roll-outs, percentile rewards, virtual loss.")
+               "every prefix (RAVE), roll-outs screened by a GP surrogate, virtual loss.")
     options = {
         "exploration": Option(0.5, "Exploration constant c (rewards are percentile ranks in "
                                    "[0, 1]).", float),
         "rave_k": Option(100.0, "RAVE schedule constant k: a node's own mean gets half the weight "
                                "after about k visits (0: plain UCT).", float),
         "bisect": Option(0, "Bisect points with more options than this (0: never).", int),
-        "rollout": Option("rave", "Below the tree: rave (the best shared statistic), elite (the "
-                                  "best architecture through the last tree node, mutated) or "
-                                  "random (the space's own probabilities).", str),
+        "rollout": Option("surrogate", "Below the tree: surrogate (random roll-outs screened by a "
+                                       "GP on the told results), rave (the best shared "
+                                       "statistic), elite (the best architecture through the "
+                                       "last tree node, mutated) or random (the space's own "
+                                       "probabilities).", str),
         "deviate": Option(0.2, "Elite roll-out: probability of mutating each decision.", float),
         "backup": Option("mean", "Node value: mean or max of the rewards through it.", str),
+        "rollouts": Option(64, "rollout=surrogate: descents screened by the surrogate per ask.",
+                           int),
         "retries": Option(10, "Re-derivations when an ask repeats a told or pending "
                               "architecture.", int),
     }
@@ -85,9 +93,9 @@ class MCTS(Searcher):
             raise ConfigError(f"searcher mcts: expected exploration >= 0, rave_k >= 0, retries "
                               f">= 0 and bisect 0 or >= 2, found {o['exploration']}, "
                               f"{o['rave_k']}, {o['retries']}, {o['bisect']}")
-        if o["rollout"] not in ("elite", "rave", "random") or not 0 <= o["deviate"] <= 1 \
+        if o["rollout"] not in ("elite", "rave", "random", "surrogate") or o["rollouts"] < 1 or not 0 <= o["deviate"] <= 1 \
                 or o["backup"] not in ("mean", "max"):
-            raise ConfigError(f"searcher mcts: expected rollout elite, rave or random, deviate in "
+            raise ConfigError(f"searcher mcts: expected rollout elite, rave, random or surrogate, rollouts >= 1, deviate in "
                               f"[0, 1] and backup mean or max, found {o['rollout']!r}, "
                               f"{o['deviate']}, {o['backup']!r}")
         self.nodes: dict[Key, list[int]] = {(): []}  # tree node -> told indices through it
@@ -98,6 +106,8 @@ class MCTS(Searcher):
         self.pending: dict[str, list[tuple[list[Key], list[Token]]]] = {}
         self.told: set[str] = set()
         self.choices: list[dict] = []  # decisions of each told architecture
+        self.archs: list[Architecture] = []  # each told architecture, in order
+        self._encoder = None
         self._rewards: list[float] = []
 
     # -- rewards ------------------------------------------------------------------------------
@@ -210,18 +220,54 @@ class MCTS(Searcher):
     # -- ask / tell ---------------------------------------------------------------------------
     def propose(self, rng: random.Random) -> Proposal:
         arch = None
-        depth = None
-        for attempt in range(self.opts["retries"] + 1):
-            arch, depth = self._descend(rng, attempt, depth)
-            if arch.hash not in self.told and arch.hash not in self.pending:
-                break
+        info: dict = {}
+        ok = [i for i, v in enumerate(self.values) if v is not None]
+        if self.opts["rollout"] == "surrogate" and len(ok) >= 5:
+            arch, info = self._surrogate_rollout(rng, ok)
+        attempt = 0
+        if arch is None:
+            depth = None
+            for attempt in range(self.opts["retries"] + 1):
+                arch, depth = self._descend(rng, attempt, depth)
+                if arch.hash not in self.told and arch.hash not in self.pending:
+                    break
         keys, tokens = self._walk(arch)
         for x in keys + tokens:
             self.virtual[x] += 1
         self.pending.setdefault(arch.hash, []).append((keys, tokens))
-        return Proposal(arch, info={"tree_depth": len(keys) - 1, "attempts": attempt + 1})
+        return Proposal(arch, info={"tree_depth": len(keys) - 1, "attempts": attempt + 1, **info})
 
-    def _descend(self, rng: random.Random, attempt: int, first_depth: int | None):
+    def _surrogate_rollout(self, rng: random.Random, ok: list[int]):
+        """``rollouts`` descents with random roll-outs below the tree; the surrogate's GP (fitted
+        on the told results, see :mod:`workbench.searchers.surrogate`) picks the one with the
+        highest expected improvement."""
+        import numpy as np
+
+        from workbench.searchers.surrogate import _GP, expected_improvement
+
+        cands: dict[str, Architecture] = {}
+        for _ in range(self.opts["rollouts"]):
+            arch, _ = self._descend(rng, 0, None, random_rollout=True)
+            if arch.hash not in self.told and arch.hash not in self.pending:
+                cands.setdefault(arch.hash, arch)
+        if not cands:
+            return None, {}
+        if self._encoder is None:
+            from workbench.searchers.encoding import Encoder
+
+            self._encoder = Encoder(self.space)
+        rewards = self.rewards()
+        X = self._encoder.fit([self.archs[i] for i in ok])
+        gp = _GP.fit(X, np.asarray([rewards[i] for i in ok]))
+        pool = list(cands.values())
+        mean, sd = gp.predict(self._encoder.transform(pool))
+        best = float(gp.z.max())
+        scores = [expected_improvement(m, s_, best) for m, s_ in zip(mean, sd)]
+        k = max(range(len(pool)), key=lambda i: (scores[i], mean[i], -i))
+        return pool[k], {"screened": len(pool)}
+
+    def _descend(self, rng: random.Random, attempt: int, first_depth: int | None,
+                 random_rollout: bool = False):
         """One derivation; attempt ``j > 0`` leaves the tree ``j`` tokens earlier than the first
         attempt did and rolls out from the space's own probabilities."""
         limit = None if not attempt else max(0, (first_depth or 0) - attempt)
@@ -269,7 +315,8 @@ class MCTS(Searcher):
                     prefix.append((point.path, c))
                     return c
                 t = self._pick(tuple(prefix), tokens, tw, inside,
-                               limit is not None and state.get("ref") is None, rng)
+                               random_rollout or (limit is not None and state.get("ref") is None),
+                               rng)
                 if inside:
                     state["depth"] = len(prefix) + 1
                 prefix.append(t)
@@ -318,6 +365,7 @@ class MCTS(Searcher):
         self.values.append(signed_values(result, self.objectives) if result.ok else None)
         self.told.add(arch.hash)
         self.choices.append(arch.choices)
+        self.archs.append(arch)
         keys, tokens = self._walk(arch)
         for key in keys:
             self.nodes.setdefault(key, []).append(i)

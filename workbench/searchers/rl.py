@@ -17,8 +17,8 @@ searcher's trials) are learned from the same way (off-policy, unweighted). State
 history, so ``recover`` (a tell for each) rebuilds the logits exactly. Several objectives: the mean
 of the per-objective percentile ranks.
 
-At NAS budgets of ~100 evaluations REINFORCE has little time to learn; the NB201 benchmark in
-docs/searchers.md shows how it compares with random search.
+Percentile rewards and a high learning rate let the table learn from ~100 evaluations (on NB201
+it beats random search by about 0.3 points at 100; see docs/searchers.md).
 
 >>> from workbench.spaces import get_space
 >>> from workbench.searchers import Objective, Result, get_searcher
@@ -46,9 +46,8 @@ from workbench.searchers.base import Option, Proposal, Result, Searcher
 
 class Reinforce(Searcher):
     name = "rl"
-    summary = ("REINFORCE policy gradient over decision paths (softmax over the valid options, "
-               "moving-average baseline); learns slowly: not expected to beat random by much at "
-               "~100 evaluations.")
+    summary = ("REINFORCE policy gradient over decision paths (softmax over the valid options at "
+               "each path, moving-average baseline, percentile rewards).")
     options = {
         "lr": Option(1.0, "Learning rate of the logits.", float),
         "baseline_decay": Option(0.8, "Decay of the moving-average reward baseline.", float),

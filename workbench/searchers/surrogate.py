@@ -93,7 +93,7 @@ class Surrogate(Searcher):
     options = {
         "n_init": Option(10, "Proposals from the space's own probabilities before modelling.",
                          int),
-        "candidates": Option(200, "Unseen candidates screened per ask.", int),
+        "candidates": Option(100, "Unseen candidates screened per ask.", int),
         "fresh": Option(0.2, "Share of candidates that are new samples (the rest mutate the "
                              "best told architectures).", float),
         "parents": Option(10, "How many of the best told architectures are mutated.", int),
