@@ -158,7 +158,7 @@ def _synflow(model, x) -> float:
     for p in model.parameters():
         if p.grad is not None:
             seen = True
-            score += float((p * p.grad).abs().sum())
+            score += float((p.detach() * p.grad).abs().sum())
     return math.log1p(score) if seen else -math.inf
 
 

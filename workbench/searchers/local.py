@@ -57,6 +57,7 @@ class LocalSearch(Searcher):
         self.pending: dict[str, int] = {}
         self.current: Architecture | None = None
         self.queue: list[Architecture] = []  # untried neighbours of current, in order
+        self._hood: set[str] = set()  # hashes of current's neighbours
         self.starts: list[tuple[Architecture, Result]] = []  # samples of the climb to come
         self.climbs = 0
 
@@ -138,17 +139,19 @@ class LocalSearch(Searcher):
         if cur is not None and self._better(result, cur):
             self._move(arch)  # first improvement (a neighbour or any better told result)
             return
-        if self.current is None or not self.queue:
-            # collecting the samples of a (re)start: climb from the best of n_init
-            self.starts.append((arch, result))
-            if len(self.starts) >= self.opts["n_init"]:
-                best = self.starts[0]
-                for a, r in self.starts[1:]:
-                    if self._better(r, best[1]):
-                        best = (a, r)
-                self.starts = []
-                self.climbs += 1
-                self._move(best[0])
+        if arch.hash in self._hood:
+            return  # a neighbour that does not improve: the climb goes on
+        # a sample of the (re)start to come: climb from the best of n_init once the current
+        # climb is exhausted (the history alone says which results are neighbours)
+        self.starts.append((arch, result))
+        if len(self.starts) >= self.opts["n_init"] and (self.current is None or not self.queue):
+            best = self.starts[0]
+            for a, r in self.starts[1:]:
+                if self._better(r, best[1]):
+                    best = (a, r)
+            self.starts = []
+            self.climbs += 1
+            self._move(best[0])
 
     def _move(self, arch: Architecture) -> None:
         """Make ``arch`` current; a known better neighbour moves the climb on at once."""
@@ -157,7 +160,9 @@ class LocalSearch(Searcher):
             cur = self.results[arch.hash]
             self.queue = []
             better = None
-            for n in self.neighbours(arch):
+            hood = self.neighbours(arch)
+            self._hood = {n.hash for n in hood}
+            for n in hood:
                 r = self.results.get(n.hash)
                 if r is None:
                     self.queue.append(n)
