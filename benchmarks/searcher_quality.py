@@ -151,7 +151,11 @@ def proxies_table(cells: int, seed: int, channels: int = 16, per_stage: int = 5,
                   batch_size: int = 32) -> str:
     import random
 
+    import torch
+
     from workbench.proxies import PROXIES, compute_proxies, spearman, synthetic_batch
+
+    torch.set_num_threads(1)
 
     space = get_space("nb201", (3, 32, 32), 10, channels=channels, cells_per_stage=per_stage)
     rows = nb201_rows()

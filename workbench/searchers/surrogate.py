@@ -87,8 +87,8 @@ def rank_quality(predicted, actual) -> tuple[float | None, float | None]:
 
 class Surrogate(Searcher):
     name = "surrogate"
-    summary = ("Model-based (BANANAS-style): a tree-ensemble predictor on a path/n-gram encoding "
-               "screens mutations and samples per evaluation (EI); ParEGO for several "
+    summary = ("Model-based (BANANAS-style): a GP (or tree-ensemble) predictor on a path/n-gram "
+               "encoding screens mutations and samples per evaluation (EI); ParEGO for several "
                "objectives; reports its rank quality on a rolling hold-out.")
     options = {
         "n_init": Option(10, "Proposals from the space's own probabilities before modelling.",
