@@ -209,6 +209,8 @@ class MCTS(Searcher):
             if point.continuous or not point.options:
                 growing = False  # a continuous choice has no finite children: the tree ends
                 continue
+            if len(point.options) == 1:
+                continue  # a forced choice is no decision: no token (as in the descent)
             for t in self._tokens(point, choice):
                 tokens.append(t)
                 if growing:
@@ -275,10 +277,6 @@ class MCTS(Searcher):
         prefix: list[Token] = []
         state = {"in_tree": True, "depth": 0}
 
-        def choose(point: DecisionPoint, opts: list, weights: list[float], lo: int, hi: int):
-            tokens = [(point.path, o) for o in opts[lo:hi]]
-            return tokens, weights[lo:hi]
-
         def policy(point: DecisionPoint):
             # A path asked again means the space backtracked: forget what followed it.
             for j, t in enumerate(prefix):
@@ -301,7 +299,7 @@ class MCTS(Searcher):
                     tokens = [(point.path + "#", h) for h in ((lo, mid), (mid, hi))]
                     tw = [sum(weights[a:b]) for a, b in ((lo, mid), (mid, hi))]
                 else:
-                    tokens, tw = choose(point, opts, weights, lo, hi)
+                    tokens, tw = [(point.path, o) for o in opts[lo:hi]], weights[lo:hi]
                 if limit is not None and len(prefix) >= limit and state["in_tree"]:
                     state["in_tree"] = False
                     state["ref"] = self._elite(tuple(prefix))
