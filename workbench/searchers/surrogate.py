@@ -16,9 +16,13 @@ After ``n_init`` proposals from the space's own probabilities, every ask
    a confidence bound (``lcb``: mean + 1 sd, the bound on the loss), independent Thompson
    sampling (``its``: one draw per candidate from N(mean, sd)) or the mean alone (``mean``).
 
-Several objectives are scalarised ParEGO-style: each ask draws weights on the simplex from its
-generator and fits the augmented Tchebycheff scalarisation of the objectives, each normalised
-to [0, 1] over the told results. Failed results are told to the model as the worst value seen.
+Several objectives (``multi=hvi``, the default): one model per objective, and the candidate whose
+optimistic prediction (mean + 1 sd of each, in the models' rank-normal scale) adds the most
+hypervolume to the front of the told results is proposed. The parents to mutate are the best by
+a ParEGO scalarisation (the augmented Tchebycheff scalarisation of the objectives, each
+normalised to [0, 1] over the told results, with weights drawn on the simplex per ask), so
+successive asks explore different parts of the front; ``multi=parego`` also *selects* by that
+scalarisation. Failed results are told to the model as the worst value seen.
 
 **Rank quality.** Each refit also fits the same model without the last ``holdout`` told results
 and measures how it ranks them (a rolling hold-out): ``Proposal.info`` carries
@@ -100,6 +104,9 @@ class Surrogate(Searcher):
         "model": Option("gp", f"Predictor: {', '.join(MODELS)}.", str),
         "trees": Option(100, "rf/extra: trees per forest; gbt: estimators per member (5).", int),
         "acquisition": Option("ei", f"Acquisition: {', '.join(ACQUISITIONS)}.", str),
+        "multi": Option("hvi", "Several objectives: hvi (a model per objective, the largest "
+                               "hypervolume improvement of the optimistic prediction) or parego "
+                               "(a random scalarisation per ask).", str),
         "holdout": Option(10, "Latest told results held out to measure rank quality "
                               "(0: do not measure).", int),
     }
@@ -107,9 +114,11 @@ class Surrogate(Searcher):
     def __init__(self, space, objectives, *, seed: int = 0, **options):
         super().__init__(space, objectives, seed=seed, **options)
         o = self.opts
-        if o["model"] not in MODELS or o["acquisition"] not in ACQUISITIONS:
-            raise ConfigError(f"searcher surrogate: expected model in {MODELS} and acquisition in "
-                              f"{ACQUISITIONS}, found {o['model']!r}, {o['acquisition']!r}")
+        if o["model"] not in MODELS or o["acquisition"] not in ACQUISITIONS \
+                or o["multi"] not in ("hvi", "parego"):
+            raise ConfigError(f"searcher surrogate: expected model in {MODELS}, acquisition in "
+                              f"{ACQUISITIONS} and multi hvi or parego, found {o['model']!r}, "
+                              f"{o['acquisition']!r}, {o['multi']!r}")
         if o["n_init"] < 2 or o["candidates"] < 1 or o["parents"] < 1 or o["trees"] < 1 \
                 or o["holdout"] < 0 or not 0 <= o["fresh"] <= 1:
             raise ConfigError(f"searcher surrogate: expected n_init >= 2, candidates, parents, "
@@ -236,6 +245,8 @@ class Surrogate(Searcher):
         cands = self._candidates(rng, y)
         if not cands:
             return self._fresh(rng, {"origin": "random", "screened": 0})
+        if len(self.objectives) > 1 and self.opts["multi"] == "hvi":
+            return self._propose_hvi(cands, archs, seed, info)
         mean, sd = self._predict(members, self.encoder.transform(cands))
         acq = self.opts["acquisition"]
         best = float(members.z.max()) if isinstance(members, _GP) else max(y)
@@ -250,6 +261,39 @@ class Surrogate(Searcher):
         k = max(range(len(cands)), key=lambda i: (scores[i], mean[i], -i))
         info.update(surrogate_mean=round(float(mean[k]), 6), surrogate_sd=round(float(sd[k]), 6),
                     screened=len(cands))
+        return self._propose(cands[k], info)
+
+    def _propose_hvi(self, cands, archs, seed: int, info: dict) -> Proposal:
+        """Several objectives, ``multi=hvi``: one model per objective; the candidate whose
+        optimistic prediction (mean + 1 sd per objective, in the models' rank-normal scale)
+        adds the most hypervolume to the told front is proposed."""
+        import numpy as np
+
+        from workbench.pareto import hypervolume, non_dominated
+
+        ok = [i for i, (_, r) in enumerate(self.data) if r.ok]
+        vals = np.asarray([signed_values(self.data[i][1], self.objectives) for i in ok])
+        X = self.encoder.fit([archs[i] for i in ok])
+        Xc = self.encoder.transform(cands)
+        m = len(self.objectives)
+        told_z, opt = [], []
+        for j in range(m):
+            model = self._fit(X, vals[:, j], seed + j)
+            if isinstance(model, _GP):
+                told_z.append(model.z)
+            else:  # tree models predict in the values' own scale
+                told_z.append(vals[:, j])
+            mu, sd = self._predict(model, Xc)
+            opt.append(mu + sd)
+        told = np.stack(told_z, axis=1)
+        pts = np.stack(opt, axis=1)
+        dirs = ["maximize"] * m
+        front = [tuple(told[i]) for i in non_dominated([tuple(r) for r in told], dirs)]
+        ref = tuple(float(v) for v in np.minimum(told.min(0), pts.min(0)) - 0.1)
+        base = hypervolume(front, dirs, ref)
+        gains = [hypervolume(front + [tuple(p)], dirs, ref) - base for p in pts]
+        k = max(range(len(cands)), key=lambda i: (gains[i], float(pts[i].sum()), -i))
+        info.update(surrogate_hvi=round(float(gains[k]), 6), screened=len(cands))
         return self._propose(cands[k], info)
 
     def _fresh(self, rng: random.Random, info: dict) -> Proposal:
