@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tabular import NB101SampleSpace, nb101_rows, nb201_rows  # noqa: E402
 
+from storage.records import TrialState  # noqa: E402
 from workbench.searchers import Objective, Result, get_searcher  # noqa: E402
 from workbench.spaces import get_space  # noqa: E402
 
@@ -60,8 +61,8 @@ from workbench.spaces import get_space  # noqa: E402
 CONFIGS = {
     "random": ("random", {}, None, True),
     "evolution": ("evolution", {}, None, True),
-    "local": ("local", {}, None, False),
-    "rl": ("rl", {}, None, False),
+    "local": ("local", {}, None, True),
+    "rl": ("rl", {}, None, True),
     "nevergrad": ("nevergrad", {}, None, False),
     "mcts": ("mcts", {}, 20, True),
     "mcts-rave": ("mcts", {"rollout": "rave"}, None, False),
@@ -106,9 +107,9 @@ def run_one(job):
         row = rows[p.arch.text]
         values = tuple(row[o.name] for o in objectives)
         if any(v is None for v in values):
-            result = Result("failed", None, {"error": "not measured"})
+            result = Result(TrialState.FAILED, None, {"error": "not measured"})
         else:
-            result = Result("complete", values, {})
+            result = Result(TrialState.COMPLETE, values, {})
             order.append(row)
         cache[p.arch.hash] = result
         searcher.tell(p.arch, result)

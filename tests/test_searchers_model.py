@@ -13,6 +13,7 @@ import random
 
 import pytest
 
+from storage.records import TrialState
 from workbench.errors import ConfigError
 from workbench.searchers import Objective, Result, get_searcher
 from workbench.searchers.encoding import Encoder, features
@@ -30,7 +31,7 @@ def drive(s, n, value=conv3):
     out = []
     for _ in range(n):
         p = s.ask()
-        r = Result("complete", (value(p.arch),))
+        r = Result(TrialState.COMPLETE, (value(p.arch),))
         s.tell(p.arch, r)
         out.append((p, r))
     return out
@@ -79,7 +80,7 @@ def test_surrogate_parego_scalarises_several_objectives(nb201):
     s = get_searcher("surrogate", nb201, TWO, seed=0, n_init=4, candidates=10)
     for _ in range(8):
         p = s.ask()
-        s.tell(p.arch, Result("complete", (conv3(p.arch), float(p.arch.text.count("none")))))
+        s.tell(p.arch, Result(TrialState.COMPLETE, (conv3(p.arch), float(p.arch.text.count("none")))))
     y = s._targets(random.Random(0))
     assert len(y) == 8 and all(-1.06 <= v <= 0 for v in y)  # augmented Tchebycheff, negated
 
@@ -139,11 +140,11 @@ def test_tpe_steers_away_from_repeats_and_tells_each_architecture_once(nb201):
     for _ in range(40):
         p = s.ask()
         seen.append(p.arch.hash)
-        s.tell(p.arch, Result("complete", (conv3(p.arch),)))
+        s.tell(p.arch, Result(TrialState.COMPLETE, (conv3(p.arch),)))
     assert len(set(seen)) >= 38
     p = s.ask()
-    s.tell(p.arch, Result("complete", (conv3(p.arch),)))
-    s.tell(p.arch, Result("complete", (conv3(p.arch),)))  # the study tells a repeat again
+    s.tell(p.arch, Result(TrialState.COMPLETE, (conv3(p.arch),)))
+    s.tell(p.arch, Result(TrialState.COMPLETE, (conv3(p.arch),)))  # the study tells a repeat again
     assert len(s.trials) == len(set(seen) | {p.arch.hash})
 
 

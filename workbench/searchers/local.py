@@ -17,12 +17,13 @@ seeded by (seed, current architecture), so the state is a function of the told h
 neighbour. Several objectives: a neighbour improves when it dominates the current one.
 
 >>> from workbench.spaces import get_space
+>>> from storage.records import TrialState
 >>> from workbench.searchers import Objective, Result, get_searcher
 >>> space = get_space("nb201", (3, 8, 8), 10)
 >>> s = get_searcher("local", space, [Objective("acc")], seed=0, n_init=3)
 >>> for _ in range(10):
 ...     p = s.ask()
-...     s.tell(p.arch, Result("complete", (p.arch.text.count("conv_3x3"),)))
+...     s.tell(p.arch, Result(TrialState.COMPLETE, (p.arch.text.count("conv_3x3"),)))
 >>> len(s.neighbours(s.current)), s.climbs >= 1   # 6 edges x 4 other ops
 (24, True)
 """

@@ -36,12 +36,13 @@ halving of its option list (virtual binary nodes). State is a function of the to
 ``recover`` (a tell for each) rebuilds it exactly.
 
 >>> from workbench.spaces import get_space
+>>> from storage.records import TrialState
 >>> from workbench.searchers import Objective, Result, get_searcher
 >>> space = get_space("nb201", (3, 8, 8), 10)
 >>> s = get_searcher("mcts", space, [Objective("acc")], seed=1)
 >>> for _ in range(8):
 ...     p = s.ask()
-...     s.tell(p.arch, Result("complete", (p.arch.text.count("conv"),)))
+...     s.tell(p.arch, Result(TrialState.COMPLETE, (p.arch.text.count("conv"),)))
 >>> len(s.nodes[()]), len(s.nodes)   # root visits, tree nodes
 (8, 9)
 """

@@ -21,12 +21,13 @@ Percentile rewards and a high learning rate let the table learn from ~100 evalua
 it beats random search by about 0.3 points at 100; see docs/searchers.md).
 
 >>> from workbench.spaces import get_space
+>>> from storage.records import TrialState
 >>> from workbench.searchers import Objective, Result, get_searcher
 >>> space = get_space("nb201", (3, 8, 8), 10)
 >>> s = get_searcher("rl", space, [Objective("acc")], seed=0)
 >>> for _ in range(30):
 ...     p = s.ask()
-...     s.tell(p.arch, Result("complete", (p.arch.text.count("nor_conv_3x3"),)))
+...     s.tell(p.arch, Result(TrialState.COMPLETE, (p.arch.text.count("nor_conv_3x3"),)))
 >>> probs = s.probabilities("root/edge_1_0", ("none", "skip_connect", "nor_conv_3x3"))
 >>> max(probs, key=probs.get)
 'nor_conv_3x3'

@@ -35,12 +35,13 @@ State is the told history: the model is refitted from it on each ask, so ``recov
 for each result and a resumed search proposes what the live one would have.
 
 >>> from workbench.spaces import get_space
+>>> from storage.records import TrialState
 >>> from workbench.searchers import Objective, Result, get_searcher
 >>> space = get_space("nb201", (3, 8, 8), 10)
 >>> s = get_searcher("surrogate", space, [Objective("acc")], seed=0, n_init=4, candidates=20)
 >>> for _ in range(8):
 ...     p = s.ask()
-...     s.tell(p.arch, Result("complete", (p.arch.text.count("conv"),)))
+...     s.tell(p.arch, Result(TrialState.COMPLETE, (p.arch.text.count("conv"),)))
 >>> p.info["screened"] > 0 and p.info["surrogate_sd"] >= 0
 True
 """
