@@ -70,6 +70,7 @@ CONFIGS = {
     "surrogate": ("surrogate", {}, 20, True),
     "tpe": ("tpe", {}, 20, True),
     "tpe-mv": ("tpe", {"multivariate": True}, 20, False),
+    "tpe-r0": ("tpe", {"retries": 0}, 20, False),
     "nsga2": ("nsga2", {}, 20, True),
     "gp": ("gp", {}, 3, False),
 }
