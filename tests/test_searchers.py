@@ -24,6 +24,9 @@ SMALL = {
     "gp": {"n_startup_trials": 7},
     "nsga2": {"population_size": 3},
     "nevergrad": {"optimizer": "DE", "genome_length": 32},
+    "surrogate": {"n_init": 3, "candidates": 8, "holdout": 2},
+    "local": {"n_init": 2},
+    "rl": {},
     "sha": {"base": "evolution", "base_options": "population=3,sample_size=2",
             "min_epochs": 1, "max_epochs": 4, "eta": 2},
     "hyperband": {"base": "tpe", "base_options": "n_startup_trials=2",
@@ -168,7 +171,7 @@ def test_bad_options_are_one_line_errors(name, options, message):
 def test_string_options_are_coerced():
     space = get_space("nb201", (3, 8, 8), 10)
     s = get_searcher("tpe", space, ONE, multivariate="true", n_startup_trials="4")
-    assert s.opts == {"multivariate": True, "n_startup_trials": 4}
+    assert s.opts == {"multivariate": True, "n_startup_trials": 4, "retries": 10}
 
 
 # -- evolution -------------------------------------------------------------------------------
@@ -226,15 +229,17 @@ def test_evolution_beats_random_on_a_simple_objective():
 # -- mcts ------------------------------------------------------------------------------------
 def test_mcts_virtual_loss_spreads_pending_asks():
     space = get_space("nb201", (3, 8, 8), 10)
-    with_vl, without_vl = (get_searcher("mcts", space, ONE, seed=0) for _ in range(2))
-    run(with_vl, 5)  # the root's five children are now in the tree
+    with_vl, without_vl = (get_searcher("mcts", space, ONE, seed=0, rollout="rave")
+                           for _ in range(2))
+    run(with_vl, 5)
     run(without_vl, 5)
     spread = [with_vl.ask().arch.decisions[0].choice for _ in range(5)]
     piled = []
     for _ in range(5):
         piled.append(without_vl.ask().arch.decisions[0].choice)
         without_vl.virtual.clear()  # as if pending asks left no trace
-    assert len(set(piled)) == 1  # UCT alone sends every pending worker down one branch
+        without_vl.pending.clear()
+    assert len(set(piled)) == 1  # the same statistics send every pending worker one way
     assert len(set(spread)) >= 3
 
 
@@ -242,17 +247,18 @@ def test_mcts_virtual_loss_released_on_tell():
     space = get_space("nb201", (3, 8, 8), 10)
     s = get_searcher("mcts", space, ONE, seed=0)
     ps = [s.ask() for _ in range(3)]
+    assert s.virtual[()] == 3
     for p in ps:
         s.tell(p.arch, Result("failed"))
     assert not s.virtual and not s.pending
-    assert s.stats[()][:2] == [3, 3]
+    assert len(s.nodes[()]) == 3 and s.rewards() == [0.0, 0.0, 0.0]
 
 
 def test_mcts_bisection_uses_virtual_binary_nodes():
     space = get_space("nb201", (3, 8, 8), 10)
     s = get_searcher("mcts", space, ONE, seed=0, bisect=2)
     run(s, 6)
-    tokens = [k[0] for k in s.stats if len(k) == 1]
+    tokens = [k[0] for k in s.nodes if len(k) == 1]
     assert tokens and all(t[0] == "root/edge_1_0#" for t in tokens)
     assert sorted(t[1] for t in tokens) == [(0, 2), (2, 5)]
 
@@ -260,11 +266,51 @@ def test_mcts_bisection_uses_virtual_binary_nodes():
 def test_mcts_works_where_option_sets_change_with_shapes():
     space = get_space("einspace", (3, 8, 8), 10)
     s = get_searcher("mcts", space, ONE, seed=2)
-    run(s, 12, fail_every=4)
-    assert len(s.stats) == 13  # one node added per tell
+    history = run(s, 12, fail_every=4)
+    distinct = len({a.hash for a, _ in history})
+    assert len(s.nodes) == 1 + distinct  # one node added per distinct tell
 
 
-# -- optuna ----------------------------------------------------------------------------------
+def test_mcts_rave_statistics_are_shared_by_every_prefix():
+    space = get_space("nb201", (3, 8, 8), 10)
+    s = get_searcher("mcts", space, ONE, seed=0)
+    history = run(s, 10)
+    token = ("root/edge_3_2", history[0][0].choices["root/edge_3_2"])
+    holders = [i for i, (a, _) in enumerate(history) if a.choices["root/edge_3_2"] == token[1]]
+    assert s.amaf[token] == holders  # every told architecture with that decision, any prefix
+
+
+def test_mcts_rewards_are_percentile_ranks():
+    space = get_space("nb201", (3, 8, 8), 10)
+    s = get_searcher("mcts", space, ONE, seed=0)
+    for v in (5.0, -100.0, 7.0):
+        p = s.ask()
+        s.tell(p.arch, Result("complete", (v,)))
+    assert s.rewards() == [0.5, 0.0, 1.0]
+
+
+def test_mcts_beats_random_and_avoids_repeats_on_a_simple_objective():
+    space = get_space("nb201", (3, 8, 8), 10)
+
+    def conv3(arch):
+        return float(arch.text.count("nor_conv_3x3"))
+
+    def best(name, seed):
+        s = get_searcher(name, space, ONE, seed=seed)
+        seen, out = set(), []
+        for _ in range(40):
+            p = s.ask()
+            seen.add(p.arch.hash)
+            s.tell(p.arch, Result("complete", (conv3(p.arch),)))
+            out.append(conv3(p.arch))
+        return max(out), len(seen)
+
+    mcts = [best("mcts", k) for k in range(4)]
+    rnd = [best("random", k) for k in range(4)]
+    assert sum(b for b, _ in mcts) > sum(b for b, _ in rnd)
+    assert min(n for _, n in mcts) >= 38  # repeats are re-derived
+
+
 def test_optuna_parameters_are_named_by_path_and_option_set():
     from workbench.searchers._common import option_digest, record_points
     from workbench.searchers.bayes import param_name

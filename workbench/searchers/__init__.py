@@ -19,6 +19,9 @@ SEARCHERS: dict[str, str] = {
     "gp": "workbench.searchers.bayes:GP",
     "nsga2": "workbench.searchers.bayes:NSGA2",
     "nevergrad": "workbench.searchers.nevergrad_search:Nevergrad",
+    "surrogate": "workbench.searchers.surrogate:Surrogate",
+    "local": "workbench.searchers.local:LocalSearch",
+    "rl": "workbench.searchers.rl:Reinforce",
     "sha": "workbench.searchers.multifidelity:SuccessiveHalving",
     "hyperband": "workbench.searchers.multifidelity:Hyperband",
 }

@@ -3,7 +3,8 @@
 The population holds the last ``population`` complete results. Each ask draws ``sample_size``
 members at random, takes the best (for several objectives: NSGA-II's crowded comparison over
 the population), and mutates it (``space.mutate``) -- or, with probability ``crossover_prob``,
-crosses it with a second tournament winner (``space.crossover``). Each tell appends the child
+crosses it with a second tournament winner (``space.crossover``). A mutant that repeats a told or
+pending architecture is mutated again (at most ``retries`` times). Each tell appends the child
 and retires the oldest member. Failed children are told but never join the population, so they
 are never parents. Until the population is filled, asks sample the space at random -- or, with
 ``seeds``, propose each seed architecture once; a seed's result then fills ``population/len(seeds)``
@@ -41,6 +42,8 @@ class Evolution(Searcher):
                                  high=1),
         "seeds": Option("", "Comma-separated seed architecture names of the space (e.g. "
                             "resnet18,vit); each is evaluated once and fills the population.", str),
+        "retries": Option(10, "Re-mutations when a child repeats a told or pending "
+                              "architecture.", int),
     }
 
     def __init__(self, space, objectives, *, seed: int = 0, **options):
@@ -56,6 +59,8 @@ class Evolution(Searcher):
         self._seed_hashes = {a.hash for a in self.seed_archs}
         self._seeded: set[str] = set()
         self.population: deque = deque()
+        self._known: set[str] = set()  # told architectures
+        self._pending: dict[str, int] = {}  # asked, not yet told
 
     # -- selection -----------------------------------------------------------------------------
     def _tournament(self, rng: random.Random):
@@ -70,6 +75,9 @@ class Evolution(Searcher):
         return members[min(picks, key=lambda i: position[i])][0]
 
     def propose(self, rng: random.Random) -> Proposal:
+        return self._mark(self._propose(rng))
+
+    def _propose(self, rng: random.Random) -> Proposal:
         i = self.n_asked
         if i < len(self.seed_archs):
             return Proposal(self.seed_archs[i], info={"origin": "seed"})
@@ -84,13 +92,30 @@ class Evolution(Searcher):
                     return Proposal(child, (parent.hash, other.hash), {"origin": "crossover"})
                 except DerivationFailed:
                     pass  # no compatible subtrees: fall back to mutation of the first parent
-        try:
-            return Proposal(self.space.mutate(parent, rng), (parent.hash,), {"origin": "mutation"})
-        except DerivationFailed:
+        child = None
+        for _ in range(self.opts["retries"] + 1):
+            try:
+                child = self.space.mutate(parent, rng)
+            except DerivationFailed:
+                break
+            if child.hash not in self._known and child.hash not in self._pending:
+                break  # new; else mutate again (a repeat would only be told its old result)
+        if child is None:
             return Proposal(self.space.sample(rng), info={"origin": "random"})
+        return Proposal(child, (parent.hash,), {"origin": "mutation"})
+
+    def _mark(self, proposal: Proposal) -> Proposal:
+        h = proposal.arch.hash
+        self._pending[h] = self._pending.get(h, 0) + 1
+        return proposal
 
     # -- state ---------------------------------------------------------------------------------
     def observe(self, arch, result) -> None:
+        if arch.hash in self._pending:
+            self._pending[arch.hash] -= 1
+            if not self._pending[arch.hash]:
+                del self._pending[arch.hash]
+        self._known.add(arch.hash)
         if not result.ok:
             return  # failed children are remembered in history only, never parents
         copies = 1

@@ -89,7 +89,9 @@ class Nevergrad(Searcher):
     options = {
         "optimizer": Option("NGOpt", "nevergrad optimiser name (NGOpt, DE, TwoPointsDE, CMA, PSO, "
                                      "OnePlusOne, ...).", str),
-        "genome_length": Option(512, "Genes in the genome; decisions past it are sampled.", int),
+        "genome_length": Option(0, "Genes in the genome; decisions past it are sampled (0: "
+                                   "the space's number of decisions where that is fixed, else "
+                                   "twice the most seen in 32 samples, at most 512).", int),
         "budget": Option(1000, "Evaluation budget hint given to the optimiser (NGOpt uses it to "
                                "pick an algorithm).", int),
         "num_workers": Option(4, "Parallel asks the optimiser plans for.", int),
@@ -106,6 +108,8 @@ class Nevergrad(Searcher):
             raise ConfigError(f"searcher nevergrad: option optimizer expected a nevergrad optimiser "
                               f"such as {', '.join(SUGGESTED)}{' or ' if close else ''}"
                               f"{', '.join(close[:5])}, found {name!r}")
+        if self.opts["genome_length"] == 0:
+            self.opts["genome_length"] = auto_genome_length(space)
         if self.opts["genome_length"] < 1 or self.opts["budget"] < 1 or self.opts["num_workers"] < 1:
             raise ConfigError("searcher nevergrad: expected genome_length, budget and num_workers "
                               f">= 1, found {self.opts['genome_length']}, {self.opts['budget']}, "
@@ -201,6 +205,26 @@ class Nevergrad(Searcher):
                     del self.pending[proposal.arch.hash]
             self.tell(arch, result)
         self.n_asked = len(self.history)
+
+
+def auto_genome_length(space, samples: int = 32) -> int:
+    """The number of decision points when every sample of ``space`` (from a fixed generator)
+    meets the same number, else twice the most met, between 8 and 512.
+
+    >>> from workbench.spaces import get_space
+    >>> auto_genome_length(get_space("nb201", (3, 8, 8), 10))
+    6
+    """
+    rng = random.Random(0)
+    counts = set()
+    for _ in range(samples):
+        try:
+            counts.add(len(record_points(space, space.sample(rng))))
+        except DerivationFailed:
+            continue
+    if len(counts) == 1:
+        return max(counts.pop(), 1)
+    return min(max(2 * max(counts, default=256), 8), 512)
 
 
 def _runs_in_thread(optimizer) -> bool:
