@@ -40,6 +40,7 @@ def features(space, arch: Architecture) -> dict[str, float]:
     out: dict[str, float] = {}
     for point, choice in record_points(space, arch):
         if point.continuous:
+            assert point.low is not None and point.high is not None  # continuous: has bounds
             lo, hi = float(point.low), float(point.high)
             out[f"c:{point.path}"] = (float(choice) - lo) / (hi - lo) if hi > lo else 0.0
         elif len(point.options) > 1:

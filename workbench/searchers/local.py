@@ -94,6 +94,7 @@ class LocalSearch(Searcher):
 
     def _alternatives(self, point: DecisionPoint, choice) -> list:
         if point.continuous:
+            assert point.low is not None and point.high is not None  # continuous: has bounds
             lo, hi, k = float(point.low), float(point.high), self.opts["steps"]
             vals = [lo + (hi - lo) * (j + 0.5) / k for j in range(k)]
             if point.integer:

@@ -53,6 +53,7 @@ import bisect as _bisect
 import math
 import random
 from collections import Counter
+from typing import Any
 
 from workbench.architecture import Architecture, DecisionPoint
 from workbench.errors import ConfigError, DerivationFailed
@@ -108,7 +109,7 @@ class MCTS(Searcher):
         self.told: set[str] = set()
         self.choices: list[dict] = []  # decisions of each told architecture
         self.archs: list[Architecture] = []  # each told architecture, in order
-        self._encoder = None
+        self._encoder: Any = None  # an Encoder, made on first use (imports numpy)
         self._rewards: list[float] = []
 
     # -- rewards ------------------------------------------------------------------------------
@@ -222,7 +223,7 @@ class MCTS(Searcher):
 
     # -- ask / tell ---------------------------------------------------------------------------
     def propose(self, rng: random.Random) -> Proposal:
-        arch = None
+        arch: Architecture | None = None
         info: dict = {}
         ok = [i for i, v in enumerate(self.values) if v is not None]
         if self.opts["rollout"] == "surrogate" and len(ok) >= 5:
@@ -234,6 +235,7 @@ class MCTS(Searcher):
                 arch, depth = self._descend(rng, attempt, depth)
                 if arch.hash not in self.told and arch.hash not in self.pending:
                     break
+        assert arch is not None
         keys, tokens = self._walk(arch)
         for x in keys + tokens:
             self.virtual[x] += 1
@@ -276,7 +278,7 @@ class MCTS(Searcher):
         limit = None if not attempt else max(0, (first_depth or 0) - attempt)
         deviate = 1 - (1 - self.opts["deviate"]) ** (attempt + 1)  # retries deviate more
         prefix: list[Token] = []
-        state = {"in_tree": True, "depth": 0}
+        state: dict[str, Any] = {"in_tree": True, "depth": 0}
 
         def policy(point: DecisionPoint):
             # A path asked again means the space backtracked: forget what followed it.
@@ -297,7 +299,7 @@ class MCTS(Searcher):
             while True:
                 if k and hi - lo > k:
                     mid = (lo + hi) // 2
-                    tokens = [(point.path + "#", h) for h in ((lo, mid), (mid, hi))]
+                    tokens: list[Token] = [(point.path + "#", h) for h in ((lo, mid), (mid, hi))]
                     tw = [sum(weights[a:b]) for a, b in ((lo, mid), (mid, hi))]
                 else:
                     tokens, tw = [(point.path, o) for o in opts[lo:hi]], weights[lo:hi]

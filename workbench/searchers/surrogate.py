@@ -144,7 +144,7 @@ class Surrogate(Searcher):
         hi = [max(v[j] for v in ok) for j in range(m)]
         w = [rng.expovariate(1.0) for _ in range(m)]
         w = [x / sum(w) for x in w]
-        out = []
+        out: list[float | None] = []
         for v in vals:
             if v is None:
                 out.append(None)
