@@ -30,11 +30,12 @@ history with optuna's own rule and stored in the trial's system attributes.
 
 >>> from workbench.spaces import get_space
 >>> from workbench.searchers import Objective, Result, get_searcher
+>>> from storage import TrialState
 >>> space = get_space("nb201", (3, 8, 8), 10)
 >>> s = get_searcher("tpe", space, [Objective("acc")], seed=0, n_startup_trials=3)
 >>> for _ in range(5):
 ...     p = s.ask()
-...     s.tell(p.arch, Result("complete", (p.arch.text.count("conv"),)))
+...     s.tell(p.arch, Result(TrialState.COMPLETE, (p.arch.text.count("conv"),)))
 >>> sorted(s.trials[0].params)[0]
 'root/edge_1_0@fa9d46'
 """

@@ -12,11 +12,12 @@ slots, einspace's way of starting from strong baselines.
 
 >>> from workbench.spaces import get_space
 >>> from workbench.searchers import Objective, Result, get_searcher
+>>> from storage import TrialState
 >>> space = get_space("nb201", (3, 8, 8), 10)
 >>> s = get_searcher("evolution", space, [Objective("acc")], population=4, sample_size=2)
 >>> for _ in range(6):
 ...     p = s.ask()
-...     s.tell(p.arch, Result("complete", (p.arch.text.count("conv"),)))
+...     s.tell(p.arch, Result(TrialState.COMPLETE, (p.arch.text.count("conv"),)))
 >>> len(p.parents), len(s.population)
 (1, 4)
 """

@@ -18,6 +18,7 @@ is the rung of its first result, and a result one rung above an earlier one is i
 
 >>> from workbench.spaces import get_space
 >>> from workbench.searchers import Objective, Result, get_searcher
+>>> from storage import TrialState
 >>> space = get_space("nb201", (3, 8, 8), 10)
 >>> s = get_searcher("sha", space, [Objective("acc")], min_epochs=1, max_epochs=9, eta=3)
 >>> s.rungs
@@ -26,7 +27,7 @@ is the rung of its first result, and a result one rung above an earlier one is i
 >>> for i in range(8):
 ...     p = s.ask()
 ...     fids.append(p.info["fidelity"])
-...     s.tell(p.arch, Result("complete", (p.arch.text.count("conv") + i / 100,), fidelity=fids[-1]))
+...     s.tell(p.arch, Result(TrialState.COMPLETE, (p.arch.text.count("conv") + i / 100,), fidelity=fids[-1]))
 >>> fids
 [1, 1, 1, 3, 1, 1, 1, 3]
 """

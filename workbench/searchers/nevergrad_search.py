@@ -19,12 +19,13 @@ told as a penalty: one more than the worst loss seen so far, per objective.
 
 >>> from workbench.spaces import get_space
 >>> from workbench.searchers import Objective, Result, get_searcher
+>>> from storage import TrialState
 >>> space = get_space("nb201", (3, 8, 8), 10)
 >>> s = get_searcher("nevergrad", space, [Objective("acc")], optimizer="DE", genome_length=8)
 >>> p = s.ask()
 >>> len(p.info["genome"])      # one gene per decision point met
 6
->>> s.tell(p.arch, Result("complete", (1.0,)))
+>>> s.tell(p.arch, Result(TrialState.COMPLETE, (1.0,)))
 """
 
 from __future__ import annotations
