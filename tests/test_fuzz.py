@@ -46,7 +46,7 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
     from workbench.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
+    argv, path = sys.argv, list(sys.path)
     sys.argv = ["workbench", *args]
     code = 0
     try:
@@ -55,7 +55,9 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     finally:
-        sys.argv = argv
+        # the CLI puts the working directory on sys.path for module:function plug-ins; this
+        # process spawns workers later, which must not inherit a test's scratch directory
+        sys.argv, sys.path[:] = argv, path
     return code, out.getvalue(), err.getvalue()
 
 
@@ -131,7 +133,7 @@ def test_info_answers_malformed_shapes_and_architectures(shape, arch):
      "--storage", "sqlite:////nonexistent/typo.db"],
     ["search", "--space", "mlp", "--evaluator", "tests.evaluators:nope"],
     ["search", "--space", "mlp", "--evaluator", "this:s"],
-    ["search", "--space", "mlp", "--evaluator", "tests.broken_module:f"],
+    ["search", "--space", "mlp", "--evaluator", "userpkg.broken_module:f"],
     ["search", "--space", "mlp", "--device", "tpu:3"],
     ["search", "--space", "mlp", "--input", "1,8,8"],
     ["search", "--space", "nomodule_xyz:make_space"],
@@ -142,9 +144,9 @@ def test_info_answers_malformed_shapes_and_architectures(shape, arch):
 ])
 def test_user_errors_are_one_line_exit_2(tmp_path, monkeypatch, args):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "__init__.py").write_text("")
-    (tmp_path / "tests" / "broken_module.py").write_text("def f(:\n")  # a SyntaxError
+    (tmp_path / "userpkg").mkdir()
+    (tmp_path / "userpkg" / "__init__.py").write_text("")
+    (tmp_path / "userpkg" / "broken_module.py").write_text("def f(:\n")  # a SyntaxError
     code, _, err = run_cli(args + (["--storage", f"sqlite:///{tmp_path / 'e.db'}"]
                                    if args[0] == "search" else []))
     assert_user_error(code, err, args)

@@ -104,7 +104,7 @@ def test_searchers_command_lists_every_searcher_with_options(cli):
     assert opt["optimizer"] == {"name": "optimizer", "default": "NGOpt", "type": "str",
                                 "help": opt["optimizer"]["help"]}
     text = cli("searchers")
-    assert "mcts" in text.output and "exploration=0.7 (float)" in text.output
+    assert "mcts" in text.output and "exploration=0.5 (float)" in text.output
 
 
 def test_pareto_command_reads_a_study(cli, tmp_path):

@@ -164,7 +164,7 @@ def test_kill_minus_9_mid_trial_then_resume_continues_the_same_sequence(tmp_path
     def search(url: str, name: str) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "workbench", "search", "--space", "mlp", "--trials", "16",
-             "--searcher", "evolution", "--searcher-opt", "population=4", "--seed", "4", "--executor", "inline", "--quiet",
+             "--searcher", "random", "--seed", "4", "--executor", "inline", "--quiet",
              "--evaluator", "tests.evaluators:paced_score", "--storage", url, "--study", name],
             cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE)

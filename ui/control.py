@@ -65,7 +65,11 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def starting_pid(config: dict[str, Any], name: str) -> int | None:
+STARTING_S = 60.0  # a launched driver takes its lease within this (imports, then the lease)
+
+
+def starting_pid(config: dict[str, Any], name: str, updated_at: datetime | None = None
+                 ) -> int | None:
     """The pid of a driver this UI started moments ago that has not taken the study's lease
     yet (it is still importing), or None. Only this window needs the pid the UI recorded; once
     the driver runs, its lease says everything."""
@@ -73,6 +77,11 @@ def starting_pid(config: dict[str, Any], name: str) -> int | None:
     pid, host = info.get("pid"), info.get("host")
     if not pid or host != socket.gethostname() or not _pid_alive(int(pid)):
         return None
+    started = float(info.get("started_at") or 0)
+    if time.time() - started > STARTING_S:
+        return None  # long past starting: a driver that ran and released its lease is exiting
+    if updated_at is not None and updated_at.timestamp() > started + 2.0:
+        return None  # the driver has written the study since it was launched: it ran
     try:  # the pid may have been reused by an unrelated process since
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
@@ -172,7 +181,7 @@ def stop(storage: StudyStorage, name: str, now: bool = False) -> str:
     alive = driver_alive(lease)
     local_pid = lease.pid if lease is not None and lease.host == socket.gethostname() else None
     if rec.status not in ACTIVE:
-        local_pid = local_pid or starting_pid(rec.config, name)
+        local_pid = local_pid or starting_pid(rec.config, name, rec.updated_at)
         if local_pid is None:
             return f"study {name} is not running ({rec.status})"
         # Still starting up: the driver marks the study "running" when it starts, which would
@@ -205,13 +214,18 @@ def read_log_tail(config: dict[str, Any], max_bytes: int = 64_000) -> str | None
 
 def ui_states(storage: StudyStorage) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:
     """Summaries, configs and the UI's state of every study (two queries)."""
-    configs = {r.name: r.config for r in storage.list_studies()}
+    records = {r.name: r for r in storage.list_studies()}
+    configs = {name: r.config for name, r in records.items()}
     summaries = storage.study_summaries()
     leases = storage.leases()
+
+    def starting(name: str, status: str) -> bool:
+        rec = records.get(name)
+        return (rec is not None and name not in leases and status not in ACTIVE
+                and starting_pid(rec.config, name, rec.updated_at) is not None)
+
     states = {s["name"]: study_state(s["status"], leases.get(s["name"]),
-                                     starting=s["name"] not in leases and s["status"] not in ACTIVE
-                                     and starting_pid(configs.get(s["name"], {}), s["name"])
-                                     is not None)
+                                     starting(s["name"], s["status"]))
               for s in summaries}
     return summaries, configs, states
 
