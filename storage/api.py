@@ -177,6 +177,19 @@ class Storage(NotesMixin, TrialsMixin, LeasesMixin):
                                 f"{', '.join(STUDY_STATUSES)}")
         self._update_study(name, status=StudyStatus(status).value)
 
+    def mark_running(self, name: str) -> bool:
+        """Set the status to running unless a stop was asked (``stopping``/``cancelling``), in
+        one statement: a stop request written while a driver starts is never overwritten.
+        False when a stop was pending (the status is left as it is)."""
+        pending = (StudyStatus.STOPPING.value, StudyStatus.CANCELLING.value)
+        with self._write() as s:
+            done = s.execute(update(Study).where(  # type: ignore[attr-defined]
+                Study.name == name, Study.status.not_in(pending)).values(
+                    updated_at=utcnow(), status=StudyStatus.RUNNING.value)).rowcount
+            if not done:
+                self._study_id(s, name)  # a missing study raises
+            return bool(done)
+
     def update_study_config(self, name: str, config: dict[str, Any]) -> None:
         """Replace the study's config dict (e.g. a raised budget when resuming)."""
         self._update_study(name, config=clean_json(dict(config), "config"))

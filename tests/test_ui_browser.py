@@ -208,7 +208,7 @@ def test_stop_now_then_the_studies_table_shows_each_action(page, served):
     expect(studies).to_contain_text("running", timeout=30_000)  # it refreshes itself
     page.locator("#wb-stop").click()
     expect(page.locator("#wb-studies-msg")).to_contain_text(
-        re.compile(r"stopping evo1 after|interrupted"))
+        re.compile(r"stopping evo1 after|evo1 is starting"))
     expect(studies).to_contain_text(re.compile("stopping|stopped"), timeout=5_000)
     expect(studies).to_contain_text("stopped", timeout=30_000)
 

@@ -68,8 +68,8 @@ def _pid_alive(pid: int) -> bool:
 STARTING_S = 60.0  # a launched driver takes its lease within this (imports, then the lease)
 
 
-def starting_pid(config: dict[str, Any], name: str, updated_at: datetime | None = None
-                 ) -> int | None:
+def starting_pid(config: dict[str, Any], name: str, updated_at: datetime | None = None,
+                 status: str | None = None) -> int | None:
     """The pid of a driver this UI started moments ago that has not taken the study's lease
     yet (it is still importing), or None. Only this window needs the pid the UI recorded; once
     the driver runs, its lease says everything."""
@@ -80,8 +80,9 @@ def starting_pid(config: dict[str, Any], name: str, updated_at: datetime | None 
     started = float(info.get("started_at") or 0)
     if time.time() - started > STARTING_S:
         return None  # long past starting: a driver that ran and released its lease is exiting
-    if updated_at is not None and updated_at.timestamp() > started + 2.0:
-        return None  # the driver has written the study since it was launched: it ran
+    stop_asked = status in (StudyStatus.STOPPING, StudyStatus.CANCELLING)
+    if updated_at is not None and updated_at.timestamp() > started + 2.0 and not stop_asked:
+        return None  # the study was finished or stopped since the launch: that driver ran
     try:  # the pid may have been reused by an unrelated process since
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
@@ -113,7 +114,7 @@ def study_state(status: str, lease: Lease | None, starting: bool = False) -> str
     alive = driver_alive(lease)
     if status in ACTIVE:
         if not alive:
-            return "driver gone"
+            return "starting" if starting and lease is None else "driver gone"
         if lease is not None and lease.host != socket.gethostname():
             return f"{status} on {lease.host}"
         return status
@@ -181,13 +182,13 @@ def stop(storage: StudyStorage, name: str, now: bool = False) -> str:
     alive = driver_alive(lease)
     local_pid = lease.pid if lease is not None and lease.host == socket.gethostname() else None
     if rec.status not in ACTIVE:
-        local_pid = local_pid or starting_pid(rec.config, name, rec.updated_at)
+        local_pid = local_pid or starting_pid(rec.config, name, rec.updated_at, rec.status)
         if local_pid is None:
             return f"study {name} is not running ({rec.status})"
-        # Still starting up: the driver marks the study "running" when it starts, which would
-        # overwrite a stop request written now; interrupt it instead (nothing has run yet).
-        _interrupt(local_pid)
-        return f"study {name}: interrupted its driver while it was starting"
+        # Still starting up: the request is written and the driver honours it before it runs a
+        # trial (it marks the study running only when no stop is pending)
+        request_stop(storage, name, now=now)
+        return f"study {name} is starting: its driver stops before running a trial"
     if alive is False:
         storage.set_study_status(name, StudyStatus.STOPPED)
         return f"study {name}: its driver was gone; marked stopped (resume to continue)"
@@ -221,8 +222,8 @@ def ui_states(storage: StudyStorage) -> tuple[list[dict[str, Any]], dict[str, di
 
     def starting(name: str, status: str) -> bool:
         rec = records.get(name)
-        return (rec is not None and name not in leases and status not in ACTIVE
-                and starting_pid(rec.config, name, rec.updated_at) is not None)
+        return (rec is not None and name not in leases
+                and starting_pid(rec.config, name, rec.updated_at, status) is not None)
 
     states = {s["name"]: study_state(s["status"], leases.get(s["name"]),
                                      starting(s["name"], s["status"]))

@@ -439,13 +439,13 @@ class StudyRunner:
     def _run(self) -> Summary:
         t0 = time.monotonic()
         self.recover()
-        if self.storage.get_study(self.name).status in (StudyStatus.STOPPING,
-                                                        StudyStatus.CANCELLING):  # while starting
+        # running, unless a stop was asked while this driver started (one conditional write: a
+        # request that lands now is never overwritten)
+        if not self.storage.mark_running(self.name):
             self.storage.set_study_status(self.name, StudyStatus.STOPPED)
             return Summary(self.name, StudyStatus.STOPPED, self.complete, self.failed, self.best,
                            time.monotonic() - t0)
         self.executor = self._executor or self._make_executor()
-        self.storage.set_study_status(self.name, StudyStatus.RUNNING)
         status, duplicates = StudyStatus.FINISHED, 0
         try:
             while True:
