@@ -105,6 +105,10 @@ def test_searchers_command_lists_every_searcher_with_options(cli):
                                 "help": opt["optimizer"]["help"]}
     text = cli("searchers")
     assert "mcts" in text.output and "exploration=0.5 (float)" in text.output
+    # each says what to expect against random search; the ones not meant to beat it say so
+    assert all(r["versus_random"] for r in rows.values())
+    assert rows["hyperband"]["versus_random"].startswith("not meant to beat random")
+    assert "vs random: the baseline" in text.output
 
 
 def test_pareto_command_reads_a_study(cli, tmp_path):

@@ -384,6 +384,18 @@ def test_nevergrad_recovers_foreign_history_by_genome():
     assert [a.ask().arch for _ in range(3)] == [b.ask().arch for _ in range(3)]
 
 
+def test_nevergrad_ngopt_at_a_small_budget_does_not_crash():
+    # budget=100 makes NGOpt use a meta-model step that numpy >= 2.4 broke (a TypeError at the
+    # 50th ask here before workbench.searchers.nevergrad_search._patch_metamodel)
+    space = get_space("nb201", (3, 8, 8), 10)
+    s = get_searcher("nevergrad", space, ONE, seed=0, optimizer="NGOpt", budget=100)
+    rng = random.Random(0)
+    for _ in range(70):
+        p = s.ask()
+        s.tell(p.arch, Result("complete", (rng.random(),)))
+    assert s.optimizer.num_tell == 70
+
+
 # -- multi-fidelity --------------------------------------------------------------------------
 def _feed(s, n, value):
     out = []

@@ -222,7 +222,8 @@ def searcher_form(name: str) -> tuple[str, list]:
         return "", []
     mo = "multi-objective" if cls.multi_objective else "single objective only"
     rows = control.option_rows(name)
-    return f"**{name}**: {cls.summary} ({mo}{'' if rows else '; no options'})", rows
+    return (f"**{name}**: {cls.summary} ({mo}{'' if rows else '; no options'}). "
+            f"*Versus random:* {cls.versus_random}.", rows)
 
 
 def seed_names(space: str) -> list[str]:

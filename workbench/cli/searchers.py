@@ -16,6 +16,8 @@ def searcher_rows() -> list[dict]:
     >>> rows = {r["name"]: r for r in searcher_rows()}
     >>> rows["evolution"]["options"][0]["name"], rows["evolution"]["multi_objective"]
     ('population', True)
+    >>> rows["sha"]["versus_random"].startswith("not meant to beat random")
+    True
     """
     from workbench.searchers import list_searchers
 
@@ -23,6 +25,7 @@ def searcher_rows() -> list[dict]:
     for cls in list_searchers():
         rows.append({
             "name": cls.name, "summary": cls.summary, "multi_objective": cls.multi_objective,
+            "versus_random": cls.versus_random,
             "options": [{"name": k, "default": o.default, "type": o.type.__name__, "help": o.help}
                         for k, o in cls.options.items()],
         })
@@ -39,6 +42,7 @@ def searchers(as_json: bool = JSON) -> None:
     for r in rows:
         mo = "one or several objectives" if r["multi_objective"] else "one objective"
         typer.echo(f"{r['name']:<10} {r['summary']} ({mo})")
+        typer.echo(f"    vs random: {r['versus_random']}")
         for o in r["options"]:
             typer.echo(f"    {o['name']}={o['default']!r} ({o['type']}): {o['help']}")
 

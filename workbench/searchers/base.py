@@ -104,6 +104,9 @@ class Searcher:
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    # what a user may expect against random search at ~100 evaluations (shown by `workbench
+    # searchers` and the UI; the measured margins are in docs/searchers.md)
+    versus_random: ClassVar[str] = "meant to beat random search within ~100 evaluations"
     options: ClassVar[dict[str, Option]] = {}
     multi_objective: ClassVar[bool] = True
 

@@ -62,6 +62,8 @@ def parse_base_options(text: str) -> dict[str, str]:
 
 class SuccessiveHalving(Searcher):
     name = "sha"
+    versus_random = ("not meant to beat random per evaluation: it saves epochs (wall time) by "
+                     "stopping weak trials early; its proposals are the base searcher's")
     summary = ("Successive halving over epochs (asynchronous promotion of the top 1/eta) around "
                "any base searcher.")
     options = {
@@ -179,6 +181,8 @@ class SuccessiveHalving(Searcher):
 
 class Hyperband(SuccessiveHalving):
     name = "hyperband"
+    versus_random = ("not meant to beat random per evaluation: it saves epochs (wall time) by "
+                     "stopping weak trials early; its proposals are the base searcher's")
     summary = ("Hyperband over epochs: successive-halving brackets with different starting "
                "budgets, asynchronous promotion, around any base searcher.")
     options = SuccessiveHalving.options

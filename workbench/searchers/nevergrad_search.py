@@ -45,6 +45,35 @@ SUGGESTED = ("NGOpt", "DE", "TwoPointsDE", "CMA", "PSO", "OnePlusOne", "RandomSe
 _NORMAL = NormalDist()
 
 
+def _patch_metamodel() -> None:
+    """Let nevergrad's meta-model step fail the way nevergrad expects, under numpy >= 2.4.
+
+    nevergrad 1.0.12's ``learn_on_k_best`` calls ``float()`` on the one-element array a
+    scikit-learn model predicts; numpy 2.4 made that a ``TypeError``, which escaped from NGOpt
+    once its archive was large enough (budget 100 on NB201: the 14th ask). nevergrad already
+    catches its own ``MetaModelFailure`` there and asks the underlying optimiser instead; this
+    wrapper turns that one ``TypeError`` into it, so NGOpt and the MetaModel optimisers run
+    (without the meta-model step) instead of crashing the search. Idempotent.
+    """
+    from nevergrad.optimization import optimizerlib
+    from nevergrad.optimization.metamodel import MetaModelFailure
+
+    original = optimizerlib.learn_on_k_best
+    if getattr(original, "_workbench_patched", False):
+        return
+
+    def learn_on_k_best(*args, **kwargs):
+        try:
+            return original(*args, **kwargs)
+        except TypeError as e:
+            if "0-dimensional" not in str(e):
+                raise
+            raise MetaModelFailure(f"numpy scalar conversion: {e}") from e
+
+    learn_on_k_best._workbench_patched = True  # type: ignore[attr-defined]
+    optimizerlib.learn_on_k_best = learn_on_k_best
+
+
 def _bounds(point: DecisionPoint) -> tuple[float, float]:
     """``(low, high)`` of a continuous point."""
     assert point.low is not None and point.high is not None, f"{point.path}: no bounds"
@@ -101,6 +130,8 @@ class Nevergrad(Searcher):
     def __init__(self, space, objectives, *, seed: int = 0, **options):
         super().__init__(space, objectives, seed=seed, **options)
         import nevergrad as ng
+
+        _patch_metamodel()
         import numpy as np
 
         name = self.opts["optimizer"]

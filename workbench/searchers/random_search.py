@@ -9,6 +9,7 @@ from workbench.searchers.base import Proposal, Searcher
 
 class RandomSearch(Searcher):
     name = "random"
+    versus_random = "the baseline: every other searcher is measured against it"
     summary = "Samples from the space's own probabilities (the baseline every searcher must beat)."
     options = {}
 
