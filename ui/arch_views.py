@@ -188,7 +188,9 @@ def diagram_html(arch: Architecture | None, *, caption: str = "", view: str = "d
     except WorkbenchError as exc:
         return _note(f"{caption}: cannot draw the diagram: {explain(exc)}")
     cap = f'<div class="wb-caption">{html.escape(caption)}</div>' if caption else ""
-    return f'<div class="wb-diagram">{cap}<div class="wb-svg">{svg}</div></div>'
+    # view and depth on the element: what it was drawn with, for scripts and the browser tests
+    return (f'<div class="wb-diagram" data-view="{html.escape(view)}" data-depth="{depth or 0}">'
+            f'{cap}<div class="wb-svg">{svg}</div></div>')
 
 
 def _note(text: str) -> str:
