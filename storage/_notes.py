@@ -82,6 +82,23 @@ class NotesMixin(StorageBase):
                                                .where(Note.study_id == study_id)
                                                .order_by(Note.id))}
 
+    def study_notes(self) -> dict[str, str]:
+        """Every study's own note, by study name, in one query (the Studies table's column).
+
+        >>> from storage import Storage
+        >>> st = Storage("sqlite://")
+        >>> for name in ("a", "b"):
+        ...     _ = st.create_study(name, space="s", task="t", searcher="random", config={},
+        ...                         seed=0, objectives=[{"name": "acc", "direction": "maximize"}])
+        >>> st.set_note("b", "baseline run"); st.set_note("a", "t0", trial=0)
+        >>> st.study_notes()
+        {'b': 'baseline run'}
+        """
+        with self._read() as s:
+            rows = s.execute(select(Study.name, Note.text).join(Note, Note.study_id == Study.id)
+                             .where(Note.trial_number.is_(None)).order_by(Note.id))
+            return {name: text for name, text in rows}
+
     def trials_from(self, study: str, number: int = 0) -> list[TrialRecord]:
         """Every trial numbered ``number`` or above, in number order, without curves.
 

@@ -82,11 +82,7 @@ def choices(names: list[str], current: str | None, fallback: bool = True):
 # -- studies page ------------------------------------------------------------------------------------
 def studies_table(storage: StudyStorage):
     summaries, configs, states = control.ui_states(storage)
-    notes = {}
-    for s in summaries:
-        note = storage.notes(s["name"]).get(None)
-        if note:
-            notes[s["name"]] = note
+    notes = storage.study_notes()  # one query for the whole table
     return views.studies_table(summaries, configs, states, notes), states
 
 
