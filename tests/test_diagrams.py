@@ -193,7 +193,7 @@ def test_changed_paths_on_real_mutations(space, seeds):
 
 def test_bad_arguments_are_one_line_errors(seeds, monkeypatch, tmp_path):
     arch = seeds["mixer"]
-    with pytest.raises(ConfigError, match="expected one of dataflow, tree, found 'graph'"):
+    with pytest.raises(ConfigError, match="expected one of dataflow, macro, tree, found 'graph'"):
         to_dot(arch, view="graph")
     with pytest.raises(ConfigError, match="depth"):
         to_dot(arch, depth=-1)

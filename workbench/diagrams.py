@@ -9,6 +9,11 @@ Two views of the same :class:`~workbench.architecture.Architecture`:
   badged ``×4 (untied)``); ``routing`` is a cluster pre -> body -> post, except the conv lowering
   ``routing[im2col(k,s,p), computation[linear(N)], col2im]`` which is one ``conv k×k /s C→N`` node.
   Identity operations are not drawn (the edge passes through) unless highlighted.
+* ``macro``: the dataflow view with repeated structure collapsed: a run of consecutive modules
+  with one structural signature (same symbols and hyperparameters, sizes aside) is drawn once, as
+  a cluster ``×N <unit>`` whose in-edge carries the first member's input shape and whose out-edge
+  the last member's output shape; the sizes in which members differ are its second line (``width
+  128 → 256 → 512``) and, per member, its tooltip. Runs nest. See :mod:`workbench.macro_view`.
 * ``tree``: the derivation tree itself, labels as in the bracket syntax.
 
 ``depth`` collapses what is nested deeper: in the dataflow view a module at nesting level > depth
@@ -43,6 +48,7 @@ from dataclasses import dataclass, field
 
 from workbench.architecture import Architecture, Node
 from workbench.errors import ConfigError, DiagramError
+from workbench.macro_view import Run, group_runs
 
 DEFAULT_DEPTH = 3
 RENDER_TIMEOUT_S = 60.0
@@ -69,6 +75,7 @@ _MODULE_CATEGORY = {"sequential": "sequential", "branching": "branching",
                     "routing": "routing_module", "computation": "computation"}
 # cluster border colour by module symbol; unknown modules are grey.
 CLUSTER_COLOURS = {"branching": "#c51b7d", "routing": "#b59b00", "sequential": "#888888"}
+RUN_COLOUR = "#2171b5"  # the border of a macro-view run (``×N ...``)
 HIGHLIGHT = "#e41a1c"
 
 _CATEGORY = {
@@ -232,6 +239,8 @@ class _Graph:
 
     highlight: frozenset[str]
     depth: int | None
+    macro: bool = False  # group runs of repeated structure in every chain (the macro view)
+    signatures: dict[int, tuple] = field(default_factory=dict)  # memo for macro_view.signature
     stack: list[list[str]] = field(default_factory=lambda: [[]])
     edges: list[str] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
@@ -250,11 +259,14 @@ class _Graph:
         self.stack[-1].append(f"{_q(nid)} [{', '.join(attrs)}]")
         return nid
 
-    def open(self, cid: str, label: str, colour: str, *, hot: bool, dashed: bool = False) -> None:
+    def open(self, cid: str, label: str, colour: str, *, hot: bool, dashed: bool = False,
+             tooltip: str = "", width: int = 1) -> None:
         style = "rounded,dashed" if dashed else "rounded"
-        pen = f'color="{HIGHLIGHT}"; penwidth=3' if hot else f'color="{colour}"'
+        pen = (f'color="{HIGHLIGHT}"; penwidth=3' if hot else f'color="{colour}"'
+               + (f"; penwidth={width}" if width != 1 else ""))
+        tip = f" tooltip={_q(tooltip)};" if tooltip else ""
         self.stack.append([f"subgraph {_q('cluster:' + cid)} {{",
-                           f"label={_q(label)}; style={_q(style)}; {pen};"])
+                           f"label={_q(label)}; style={_q(style)}; {pen};{tip}"])
 
     def close(self) -> None:
         block = self.stack.pop()
@@ -339,11 +351,12 @@ def _box(node: Node, g: _Graph) -> _Frag:
 
 
 def _chain(items: list[Node], level: int, g: _Graph, walk: Walk) -> _Frag:
-    """Walk ``items`` in order and connect each to the next with the tensor between them."""
+    """Walk ``items`` in order and connect each to the next with the tensor between them (in the
+    macro view a run of repeated items is one item: its first member, framed ``×N``)."""
     first: tuple[str, ...] = ()
     exits: tuple[str, ...] = ()
-    for item in items:
-        frag = walk(item, level)
+    for item in group_runs(items, g.signatures) if g.macro else items:
+        frag = _run(item, level, g, walk) if isinstance(item, Run) else walk(item, level)
         if frag.empty:
             continue
         if exits:
@@ -351,6 +364,16 @@ def _chain(items: list[Node], level: int, g: _Graph, walk: Walk) -> _Frag:
         first = first or frag.entries
         exits = frag.exits
     return _Frag(first, exits)
+
+
+def _run(run: Run, level: int, g: _Graph, walk: Walk) -> _Frag:
+    """A run drawn once: its first member's items (grouped again: runs nest) in a ``×N`` frame,
+    red when any member holds a highlighted path."""
+    g.open(run.path + "#run", run.label, RUN_COLOUR, width=2, tooltip=run.tooltip,
+           hot=any(_touches(p, g.highlight) for p in run.paths))
+    frag = _chain(list(run.first), level, g, walk)
+    g.close()
+    return frag
 
 
 def _cluster(node: Node, level: int, g: _Graph, label: str, body: Callable[[], _Frag],
@@ -513,7 +536,7 @@ def _tree(arch: Architecture, g: _Graph) -> None:
 
 
 # -- public API ---------------------------------------------------------------------------------
-VIEWS = ("dataflow", "tree")
+VIEWS = ("dataflow", "macro", "tree")
 FORMATS = ("svg", "png")
 
 
@@ -525,8 +548,8 @@ def to_dot(arch: Architecture, *, view: str = "dataflow", depth: int | None = No
         raise ConfigError(f"diagram view: expected one of {', '.join(VIEWS)}, found {view!r}")
     if depth is not None and (not isinstance(depth, int) or depth < 0):
         raise ConfigError(f"diagram depth: expected a non-negative integer or None, found {depth!r}")
-    g = _Graph(frozenset(highlight), depth)
-    (_dataflow if view == "dataflow" else _tree)(arch, g)
+    g = _Graph(frozenset(highlight), depth, macro=view == "macro")
+    (_tree if view == "tree" else _dataflow)(arch, g)
     return g.source(title if title is not None else f"{arch.space} {arch.hash}")
 
 
