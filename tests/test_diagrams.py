@@ -132,6 +132,7 @@ def test_random_samples_render(space):
         arch = space.sample(rng)
         assert len(op_nodes(render_svg(arch))) == expected_ops(arch)
         parse(render_svg(arch, view="tree", depth=2))
+        assert 1 <= len(op_nodes(render_svg(arch, view="macro"))) <= expected_ops(arch)
 
 
 def test_png_signature(seeds):
@@ -231,7 +232,7 @@ def test_cli_svg_png_and_bad_extension(tmp_path):
 def test_every_registered_space_diagrams(entry):
     space = get_space(entry.name, entry.example_input, 10)
     arch = space.sample(random.Random(1))
-    for view in ("dataflow", "tree"):
+    for view in diagrams.VIEWS:
         nodes = groups(parse(render_svg(arch, view=view)), "node")
         assert len(set(nodes) - ENDS) >= 1
     assert changed_paths(arch, arch) == frozenset()

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.test_diagrams import groups, op_nodes, parse, texts
+from tests.test_diagrams import expected_ops, groups, op_nodes, parse, texts
 from workbench import diagrams
 from workbench.architecture import Architecture, Node
 from workbench.diagrams import render_svg, to_dot
@@ -37,7 +37,7 @@ def arch_of(*items: Node) -> Architecture:
 
 
 def run_labels(dot: str) -> list[str]:
-    return re.findall(r'#run" \{\n\s*label="([^"]*)"', dot)
+    return re.findall(r'#run(?:#\d+)?" \{\n\s*label="([^"]*)"', dot)
 
 
 def height(svg: str) -> int:
@@ -86,6 +86,9 @@ def test_nested_repeats_collapse_too():
     b = [block(f"root/y{i}", 16, 16, fn="tanh") for i in range(2)]
     flat = arch_of(a[0], a[1], b[0], a[2], a[3], b[1])
     assert run_labels(to_dot(flat, view="macro")) == ["×2 [block → block → block]", "×2 block"]
+    # both runs start at root/x0: two clusters all the same (dot crashed on one id twice)
+    clusters = groups(parse(render_svg(flat, view="macro")), "cluster")
+    assert {"cluster:root/x0#run", "cluster:root/x0#run#2"} <= set(clusters)
 
 
 def test_shapes_on_the_run_edges_are_first_in_and_last_out():
@@ -162,5 +165,10 @@ def test_a_tied_dsl_repeat_collapses():
     import random
 
     space = get_space("deepconv", (3, 32, 32), 10, filters=(16,), repeats=(4,))
-    labels = run_labels(to_dot(space.sample(random.Random(0)), view="macro"))
+    arch = space.sample(random.Random(0))
+    labels = run_labels(to_dot(arch, view="macro"))
     assert len(labels) == 2 and all(label.startswith("×4 [conv2d → ") for label in labels)
+    # the copies of a tied repeat share their paths: each is still its own node in the
+    # dataflow view (dot used to merge them into one) and in the tree view
+    assert len(op_nodes(render_svg(arch))) == expected_ops(arch)
+    assert len(groups(parse(render_svg(arch, view="tree")), "node")) == arch.nodes + 1  # legend

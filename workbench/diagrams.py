@@ -9,11 +9,9 @@ Two views of the same :class:`~workbench.architecture.Architecture`:
   badged ``×4 (untied)``); ``routing`` is a cluster pre -> body -> post, except the conv lowering
   ``routing[im2col(k,s,p), computation[linear(N)], col2im]`` which is one ``conv k×k /s C→N`` node.
   Identity operations are not drawn (the edge passes through) unless highlighted.
-* ``macro``: the dataflow view with repeated structure collapsed: a run of consecutive modules
-  with one structural signature (same symbols and hyperparameters, sizes aside) is drawn once, as
-  a cluster ``×N <unit>`` whose in-edge carries the first member's input shape and whose out-edge
-  the last member's output shape; the sizes in which members differ are its second line (``width
-  128 → 256 → 512``) and, per member, its tooltip. Runs nest. See :mod:`workbench.macro_view`.
+* ``macro``: dataflow with each run of structurally identical modules drawn once, framed ``×N
+  <unit>``, first input / last output shape on its edges, differing sizes in its label and
+  tooltip (``width 128 → 256 → 512``); runs nest. See :mod:`workbench.macro_view`.
 * ``tree``: the derivation tree itself, labels as in the bracket syntax.
 
 ``depth`` collapses what is nested deeper: in the dataflow view a module at nesting level > depth
@@ -244,10 +242,18 @@ class _Graph:
     stack: list[list[str]] = field(default_factory=lambda: [[]])
     edges: list[str] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
+    ids: dict[str, int] = field(default_factory=dict)  # node or cluster id -> times used
+
+    def unique(self, name: str) -> str:
+        """``name``, else ``name#2``, ``#3`` ...: tree-DSL paths repeat (tied repeats, unnamed
+        layers), a run starts where its nested run does; dot merges or crashes on reused ids."""
+        n = self.ids[name] = self.ids.get(name, 0) + 1
+        return name if n == 1 else f"{name}#{n}"
 
     def node(self, nid: str, label: str, cat: str, *, hot: bool, tooltip: str = "",
              shape: str = "box", style: str = "rounded,filled") -> str:
         self.used.add(cat)
+        nid = self.unique(nid)
         attrs = [f"label={_q(label)}", f"fillcolor={_q(PALETTE[cat][0])}", f"shape={shape}",
                  f"style={_q(style)}"]
         if cat == "merge":
@@ -265,6 +271,7 @@ class _Graph:
         pen = (f'color="{HIGHLIGHT}"; penwidth=3' if hot else f'color="{colour}"'
                + (f"; penwidth={width}" if width != 1 else ""))
         tip = f" tooltip={_q(tooltip)};" if tooltip else ""
+        cid = self.unique("cluster:" + cid)[len("cluster:"):]
         self.stack.append([f"subgraph {_q('cluster:' + cid)} {{",
                            f"label={_q(label)}; style={_q(style)}; {pen};{tip}"])
 
@@ -519,18 +526,17 @@ def _dataflow(arch: Architecture, g: _Graph) -> None:
 
 # -- tree view ----------------------------------------------------------------------------------
 def _tree(arch: Architecture, g: _Graph) -> None:
-    def visit(node: Node, d: int) -> None:
+    def visit(node: Node, d: int) -> str:
         fold = g.depth is not None and d >= g.depth and bool(node.children)
         cat = _MODULE_CATEGORY.get(node.symbol, "module") if node.children else category(node)
         label = node.label + (f"\n+{node.size - 1} nodes" if fold else "")
         hot = _touches(node.path, g.highlight) if fold else _inside(node.path, g.highlight)
         style = "filled,dashed" if fold else "filled" if node.children else "rounded,filled"
-        g.node(node.path, label, cat, hot=hot, tooltip=_tip(node), style=style)
-        if fold:
-            return
-        for child in node.children:
-            visit(child, d + 1)
-            g.edges.append(f"{_q(node.path)} -> {_q(child.path)} [arrowsize=0.5]")
+        nid = g.node(node.path, label, cat, hot=hot, tooltip=_tip(node), style=style)
+        if not fold:
+            for child in node.children:
+                g.edges.append(f"{_q(nid)} -> {_q(visit(child, d + 1))} [arrowsize=0.5]")
+        return nid
 
     visit(arch.tree, 0)
 
