@@ -233,7 +233,8 @@ def group_runs(items: Sequence[Node], memo: dict[int, tuple] | None = None
 
     def repeats(i: int, p: int) -> int:
         n = 1
-        while ids[i + n * p:i + (n + 1) * p] == ids[i:i + p]:
+        while (i + (n + 1) * p <= len(ids) and ids[i + n * p] == ids[i]  # cheap test first
+               and ids[i + n * p:i + (n + 1) * p] == ids[i:i + p]):
             n += 1
         return n
 
