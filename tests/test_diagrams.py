@@ -132,6 +132,7 @@ def test_random_samples_render(space):
         arch = space.sample(rng)
         assert len(op_nodes(render_svg(arch))) == expected_ops(arch)
         parse(render_svg(arch, view="tree", depth=2))
+        assert 1 <= len(op_nodes(render_svg(arch, view="macro"))) <= expected_ops(arch)
 
 
 def test_png_signature(seeds):
@@ -193,7 +194,7 @@ def test_changed_paths_on_real_mutations(space, seeds):
 
 def test_bad_arguments_are_one_line_errors(seeds, monkeypatch, tmp_path):
     arch = seeds["mixer"]
-    with pytest.raises(ConfigError, match="expected one of dataflow, tree, found 'graph'"):
+    with pytest.raises(ConfigError, match="expected one of dataflow, macro, tree, found 'graph'"):
         to_dot(arch, view="graph")
     with pytest.raises(ConfigError, match="depth"):
         to_dot(arch, depth=-1)
@@ -231,7 +232,7 @@ def test_cli_svg_png_and_bad_extension(tmp_path):
 def test_every_registered_space_diagrams(entry):
     space = get_space(entry.name, entry.example_input, 10)
     arch = space.sample(random.Random(1))
-    for view in ("dataflow", "tree"):
+    for view in diagrams.VIEWS:
         nodes = groups(parse(render_svg(arch, view=view)), "node")
         assert len(set(nodes) - ENDS) >= 1
     assert changed_paths(arch, arch) == frozenset()

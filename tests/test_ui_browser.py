@@ -213,11 +213,11 @@ def test_stop_now_then_the_studies_table_shows_each_action(page, served):
     expect(studies).to_contain_text("stopped", timeout=30_000)
 
 
-def test_a_study_made_by_the_cli_appears_without_reload(page, served):
+def _cli_study(db) -> None:
+    """``cli1``: einspace, trial #0 is resnet18, written from this process as the CLI would."""
     from workbench.spaces import get_space
     from workbench.study import StudyConfig, create_study, enqueue, parse_objectives, run_study
 
-    url, db = served
     cfg = StudyConfig(space="einspace", task="synthetic-cifar", searcher="random",
                       objectives=parse_objectives("acc,params"), trials=3, executor="inline",
                       evaluator="tests.evaluators:param_score")
@@ -226,6 +226,11 @@ def test_a_study_made_by_the_cli_appears_without_reload(page, served):
     rn = space.seed("resnet18")
     enqueue(db, "cli1", rn)
     run_study(db, "cli1")
+
+
+def test_a_study_made_by_the_cli_appears_without_reload(page, served):
+    url, db = served
+    _cli_study(db)
     _expect()(page.locator("#wb-studies")).to_contain_text("cli1", timeout=15_000)
     _shot(page.locator("#wb-studies"), "02-studies")
 
@@ -366,3 +371,36 @@ def test_manage_duplicate_delete_and_report(page, served):
     link = page.locator("#wb-report-file a").first
     expect(link).to_have_attribute("href", re.compile(r"report\.html$"))
     assert b"Study evo1" in page.request.get(link.get_attribute("href")).body()
+
+
+def test_macro_view_collapses_repeats_in_every_diagram(page, served):
+    """The view control's macro view: ResNet-18's 8 blocks become ``×2`` and ``×3`` runs, in
+    the selected trial's diagram and the card beside the Pareto plot alike."""
+    expect = _expect()
+    url, db = served
+    if "cli1" not in {s.name for s in db.list_studies()}:  # run on its own (-k)
+        _cli_study(db)
+    _tab(page, "Live study")
+    _choose(page, "wb-live-study", "cli1")
+    expect(page.locator("#wb-progress")).to_contain_text("cli1")
+    trial = page.locator("#wb-trial input, #wb-trial textarea").first
+    trial.fill("0")  # resnet18
+    trial.press("Enter")
+    expect(page.locator("#wb-trial-info")).to_contain_text("cli1 · trial #0")
+    diagrams = {k: page.locator(f"#{k} svg").first for k in ("wb-trial-diagram", "wb-card-diagram")}
+    for d in diagrams.values():
+        expect(d).to_be_visible()
+        expect(d).not_to_contain_text("×2 [residual block")
+    heights = {k: d.get_attribute("height") for k, d in diagrams.items()}
+    page.locator("#wb-view label", has_text="macro").click()
+    for k, d in diagrams.items():
+        expect(d).not_to_have_attribute("height", heights[k] or "", timeout=60_000)
+        expect(d).to_contain_text("×2 [residual block → relu]")
+        expect(d).to_contain_text("width 128 → 256 → 512")
+        # drawn once per run: well under half as tall (5,800 px in the dataflow view)
+        assert float(d.get_attribute("height").rstrip("pt")) < \
+            float((heights[k] or "0").rstrip("pt")) / 1.9
+    page.locator("#wb-trial-diagram").get_by_role("button", name="fit").click()  # all of it
+    _shot(page.locator("#wb-trial-diagram"), "10-diagram-macro")
+    page.locator("#wb-view label", has_text="dataflow").click()
+    expect(diagrams["wb-trial-diagram"]).to_have_attribute("height", heights["wb-trial-diagram"])

@@ -315,6 +315,10 @@ def test_explorer_messages():
     assert arch is not None
     info = av.summary_markdown(arch)
     assert "parameters" in info and "FLOPs" in info and "3×32×32" in info
+    # the explorer's view control offers the macro view: ResNet-18's stages drawn once each
+    macro = av.explorer_view(arch, "macro", 3)[2]
+    assert "×3 [residual block" in macro and "×3 [residual block" not in \
+        av.explorer_view(arch, "dataflow", 3)[2]
 
 
 def test_sampling_is_seeded():

@@ -13,7 +13,7 @@ import gradio as gr
 
 from storage.records import TrialState
 from ui.panels import LiveState
-from workbench.diagrams import DEFAULT_DEPTH
+from workbench.diagrams import DEFAULT_DEPTH, VIEWS
 
 
 class FormDefaults(TypedDict):
@@ -365,8 +365,9 @@ def _render_live(c: Components) -> None:
             c.depth = gr.Slider(0, 8, value=DEFAULT_DEPTH, step=1,
                                 label="diagram depth (0 = everything)", scale=2,
                                 elem_id="wb-depth")
-            c.view = gr.Radio(["dataflow", "tree"], value="dataflow", label="diagram view",
-                              scale=1)
+            # macro: repeated blocks drawn once (×N); for every diagram on the page, as depth
+            c.view = gr.Radio(list(VIEWS), value="dataflow", label="diagram view", scale=1,
+                              elem_id="wb-view")
         with gr.Row():
             c.newest_diagram = gr.HTML(elem_id="wb-newest")
             c.best_diagram = gr.HTML(elem_id="wb-best-diagram")
@@ -485,7 +486,8 @@ def _render_explorer(c: Components, spaces: list[str]) -> None:
         c.x_message = gr.Markdown("", elem_id="wb-x-message")
         c.x_last_seed = gr.State(None)  # the seed the last sample was drawn with
         with gr.Row():
-            c.x_view = gr.Radio(["dataflow", "tree"], value="dataflow", label="view", scale=1)
+            c.x_view = gr.Radio(list(VIEWS), value="dataflow", label="view", scale=1,
+                                elem_id="wb-x-view")
             c.x_depth = gr.Slider(0, 8, value=DEFAULT_DEPTH, step=1,
                                   label="depth (0 = everything)", scale=2)
         with gr.Row():

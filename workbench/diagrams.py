@@ -9,6 +9,9 @@ Two views of the same :class:`~workbench.architecture.Architecture`:
   badged ``×4 (untied)``); ``routing`` is a cluster pre -> body -> post, except the conv lowering
   ``routing[im2col(k,s,p), computation[linear(N)], col2im]`` which is one ``conv k×k /s C→N`` node.
   Identity operations are not drawn (the edge passes through) unless highlighted.
+* ``macro``: dataflow with each run of structurally identical modules drawn once, framed ``×N
+  <unit>``, first input / last output shape on its edges, differing sizes in its label and
+  tooltip (``width 128 → 256 → 512``); runs nest. See :mod:`workbench.macro_view`.
 * ``tree``: the derivation tree itself, labels as in the bracket syntax.
 
 ``depth`` collapses what is nested deeper: in the dataflow view a module at nesting level > depth
@@ -43,6 +46,7 @@ from dataclasses import dataclass, field
 
 from workbench.architecture import Architecture, Node
 from workbench.errors import ConfigError, DiagramError
+from workbench.macro_view import Run, group_runs
 
 DEFAULT_DEPTH = 3
 RENDER_TIMEOUT_S = 60.0
@@ -69,6 +73,7 @@ _MODULE_CATEGORY = {"sequential": "sequential", "branching": "branching",
                     "routing": "routing_module", "computation": "computation"}
 # cluster border colour by module symbol; unknown modules are grey.
 CLUSTER_COLOURS = {"branching": "#c51b7d", "routing": "#b59b00", "sequential": "#888888"}
+RUN_COLOUR = "#2171b5"  # the border of a macro-view run (``×N ...``)
 HIGHLIGHT = "#e41a1c"
 
 _CATEGORY = {
@@ -232,13 +237,23 @@ class _Graph:
 
     highlight: frozenset[str]
     depth: int | None
+    macro: bool = False  # group runs of repeated structure in every chain (the macro view)
+    signatures: dict[int, tuple] = field(default_factory=dict)  # memo for macro_view.signature
     stack: list[list[str]] = field(default_factory=lambda: [[]])
     edges: list[str] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
+    ids: dict[str, int] = field(default_factory=dict)  # node or cluster id -> times used
+
+    def unique(self, name: str) -> str:
+        """``name``, else ``name#2``, ``#3`` ...: tree-DSL paths repeat (tied repeats, unnamed
+        layers), a run starts where its nested run does; dot merges or crashes on reused ids."""
+        n = self.ids[name] = self.ids.get(name, 0) + 1
+        return name if n == 1 else f"{name}#{n}"
 
     def node(self, nid: str, label: str, cat: str, *, hot: bool, tooltip: str = "",
              shape: str = "box", style: str = "rounded,filled") -> str:
         self.used.add(cat)
+        nid = self.unique(nid)
         attrs = [f"label={_q(label)}", f"fillcolor={_q(PALETTE[cat][0])}", f"shape={shape}",
                  f"style={_q(style)}"]
         if cat == "merge":
@@ -250,11 +265,15 @@ class _Graph:
         self.stack[-1].append(f"{_q(nid)} [{', '.join(attrs)}]")
         return nid
 
-    def open(self, cid: str, label: str, colour: str, *, hot: bool, dashed: bool = False) -> None:
+    def open(self, cid: str, label: str, colour: str, *, hot: bool, dashed: bool = False,
+             tooltip: str = "", width: int = 1) -> None:
         style = "rounded,dashed" if dashed else "rounded"
-        pen = f'color="{HIGHLIGHT}"; penwidth=3' if hot else f'color="{colour}"'
+        pen = (f'color="{HIGHLIGHT}"; penwidth=3' if hot else f'color="{colour}"'
+               + (f"; penwidth={width}" if width != 1 else ""))
+        tip = f" tooltip={_q(tooltip)};" if tooltip else ""
+        cid = self.unique("cluster:" + cid)[len("cluster:"):]
         self.stack.append([f"subgraph {_q('cluster:' + cid)} {{",
-                           f"label={_q(label)}; style={_q(style)}; {pen};"])
+                           f"label={_q(label)}; style={_q(style)}; {pen};{tip}"])
 
     def close(self) -> None:
         block = self.stack.pop()
@@ -339,11 +358,12 @@ def _box(node: Node, g: _Graph) -> _Frag:
 
 
 def _chain(items: list[Node], level: int, g: _Graph, walk: Walk) -> _Frag:
-    """Walk ``items`` in order and connect each to the next with the tensor between them."""
+    """Walk ``items`` in order and connect each to the next with the tensor between them (in the
+    macro view a run of repeated items is one item: its first member, framed ``×N``)."""
     first: tuple[str, ...] = ()
     exits: tuple[str, ...] = ()
-    for item in items:
-        frag = walk(item, level)
+    for item in group_runs(items, g.signatures) if g.macro else items:
+        frag = _run(item, level, g, walk) if isinstance(item, Run) else walk(item, level)
         if frag.empty:
             continue
         if exits:
@@ -351,6 +371,16 @@ def _chain(items: list[Node], level: int, g: _Graph, walk: Walk) -> _Frag:
         first = first or frag.entries
         exits = frag.exits
     return _Frag(first, exits)
+
+
+def _run(run: Run, level: int, g: _Graph, walk: Walk) -> _Frag:
+    """A run drawn once: its first member's items (grouped again: runs nest) in a ``×N`` frame,
+    red when any member holds a highlighted path."""
+    g.open(run.path + "#run", run.label, RUN_COLOUR, width=2, tooltip=run.tooltip,
+           hot=any(_touches(p, g.highlight) for p in run.paths))
+    frag = _chain(list(run.first), level, g, walk)
+    g.close()
+    return frag
 
 
 def _cluster(node: Node, level: int, g: _Graph, label: str, body: Callable[[], _Frag],
@@ -496,24 +526,23 @@ def _dataflow(arch: Architecture, g: _Graph) -> None:
 
 # -- tree view ----------------------------------------------------------------------------------
 def _tree(arch: Architecture, g: _Graph) -> None:
-    def visit(node: Node, d: int) -> None:
+    def visit(node: Node, d: int) -> str:
         fold = g.depth is not None and d >= g.depth and bool(node.children)
         cat = _MODULE_CATEGORY.get(node.symbol, "module") if node.children else category(node)
         label = node.label + (f"\n+{node.size - 1} nodes" if fold else "")
         hot = _touches(node.path, g.highlight) if fold else _inside(node.path, g.highlight)
         style = "filled,dashed" if fold else "filled" if node.children else "rounded,filled"
-        g.node(node.path, label, cat, hot=hot, tooltip=_tip(node), style=style)
-        if fold:
-            return
-        for child in node.children:
-            visit(child, d + 1)
-            g.edges.append(f"{_q(node.path)} -> {_q(child.path)} [arrowsize=0.5]")
+        nid = g.node(node.path, label, cat, hot=hot, tooltip=_tip(node), style=style)
+        if not fold:
+            for child in node.children:
+                g.edges.append(f"{_q(nid)} -> {_q(visit(child, d + 1))} [arrowsize=0.5]")
+        return nid
 
     visit(arch.tree, 0)
 
 
 # -- public API ---------------------------------------------------------------------------------
-VIEWS = ("dataflow", "tree")
+VIEWS = ("dataflow", "macro", "tree")
 FORMATS = ("svg", "png")
 
 
@@ -525,8 +554,8 @@ def to_dot(arch: Architecture, *, view: str = "dataflow", depth: int | None = No
         raise ConfigError(f"diagram view: expected one of {', '.join(VIEWS)}, found {view!r}")
     if depth is not None and (not isinstance(depth, int) or depth < 0):
         raise ConfigError(f"diagram depth: expected a non-negative integer or None, found {depth!r}")
-    g = _Graph(frozenset(highlight), depth)
-    (_dataflow if view == "dataflow" else _tree)(arch, g)
+    g = _Graph(frozenset(highlight), depth, macro=view == "macro")
+    (_tree if view == "tree" else _dataflow)(arch, g)
     return g.source(title if title is not None else f"{arch.space} {arch.hash}")
 
 

@@ -49,7 +49,8 @@ def output_format(path: Path) -> str:
 def diagram(arch: str = typer.Argument(..., help="Seed name, bracket string or JSON file."),
             out: Path = typer.Option(..., "--out", "-o", help="Output file: .svg, .png or .dot."),
             space: str = SPACE, input: str = INPUT, classes: int = CLASSES,
-            view: str = typer.Option("dataflow", "--view", help="dataflow | tree."),
+            view: str = typer.Option("dataflow", "--view",
+                                     help="dataflow | macro (repeats drawn once) | tree."),
             depth: str = typer.Option(str(DEFAULT_DEPTH), "--depth",
                                       help="Collapse modules nested deeper than N; 'all' draws "
                                            "everything.")) -> None:
