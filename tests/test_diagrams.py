@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from workbench import diagrams
-from workbench.architecture import Architecture
-from workbench.diagrams import changed_paths, render, render_svg, to_dot
+from workbench.architecture import Architecture, changed_paths
+from workbench.diagrams import render, render_svg, to_dot
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.spaces import get_space, list_spaces
 

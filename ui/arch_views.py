@@ -239,7 +239,7 @@ def lineage(snap, number: int, limit: int = MAX_LINEAGE) -> list[Any]:
 
 def change_words(parent: Architecture, child: Architecture) -> list[str]:
     """What a mutation changed, in words: ``root/merge: dot_product → cat(3)`` per path."""
-    from workbench.diagrams import changed_paths
+    from workbench.architecture import changed_paths
 
     before = {d.path: d.choice for d in parent.decisions}
     after = {d.path: d.choice for d in child.decisions}
@@ -261,7 +261,7 @@ def lineage_view(snap, number: int, *, view: str = "dataflow",
     """Markdown of the ancestry chain and of the change in words, and HTML of parent → child
     with the mutated part in red (the diagrams scroll to the first change)."""
     from ui.views import fmt
-    from workbench.diagrams import changed_paths
+    from workbench.architecture import changed_paths
 
     chain = lineage(snap, number)
     if not chain:

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.errors import ConfigError
+
 Choice = str | int | float | bool
 Shape = tuple  # a tensor shape without the batch dimension, e.g. (3, 32, 32) or (64, 128)
 
@@ -166,3 +168,35 @@ def content_hash(space: str, input_shape: tuple[int, ...], num_classes: int, tex
     """A stable 16-hex-digit hash of what determines the compiled network."""
     key = f"{space}|{','.join(map(str, input_shape))}|{num_classes}|{text}"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def changed_paths(parent: Architecture, child: Architecture) -> frozenset[str]:
+    """The topmost paths where two architectures of one space differ (what a mutation changed).
+
+    Trees are compared by path: a node whose label or number of children differs is changed and
+    its subtree is not looked into further.
+
+    >>> from workbench.spaces import get_space
+    >>> sp = get_space("einspace", (3, 8, 8), 10)
+    >>> a = sp.parse("sequential[computation[linear(16)], computation[relu]]")
+    >>> b = sp.parse("sequential[computation[linear(32)], computation[relu]]")
+    >>> sorted(changed_paths(a, b))
+    ['root/first/op']
+    """
+    if parent.space != child.space:
+        raise ConfigError(f"changed_paths: expected two architectures of one space, found "
+                          f"{parent.space!r} and {child.space!r}")
+    out: set[str] = set()
+
+    def compare(a: Node, b: Node) -> None:
+        if (a.symbol, a.label, len(a.children)) != (b.symbol, b.label, len(b.children)):
+            out.add(a.path)
+            return
+        for ca, cb in zip(a.children, b.children):
+            if ca.path != cb.path:
+                out.add(a.path)
+                return
+            compare(ca, cb)
+
+    compare(parent.tree, child.tree)
+    return frozenset(out)

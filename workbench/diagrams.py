@@ -590,35 +590,3 @@ def render(arch: Architecture, fmt: str = "svg", **kwargs) -> bytes:
 def render_svg(arch: Architecture, **kwargs) -> str:
     """The diagram as an SVG string, ready to embed in a web page."""
     return render(arch, "svg", **kwargs).decode()
-
-
-def changed_paths(parent: Architecture, child: Architecture) -> frozenset[str]:
-    """The topmost paths where two architectures of one space differ (what a mutation changed).
-
-    Trees are compared by path: a node whose label or number of children differs is changed and
-    its subtree is not looked into further.
-
-    >>> from workbench.spaces import get_space
-    >>> sp = get_space("einspace", (3, 8, 8), 10)
-    >>> a = sp.parse("sequential[computation[linear(16)], computation[relu]]")
-    >>> b = sp.parse("sequential[computation[linear(32)], computation[relu]]")
-    >>> sorted(changed_paths(a, b))
-    ['root/first/op']
-    """
-    if parent.space != child.space:
-        raise ConfigError(f"changed_paths: expected two architectures of one space, found "
-                          f"{parent.space!r} and {child.space!r}")
-    out: set[str] = set()
-
-    def compare(a: Node, b: Node) -> None:
-        if (a.symbol, a.label, len(a.children)) != (b.symbol, b.label, len(b.children)):
-            out.add(a.path)
-            return
-        for ca, cb in zip(a.children, b.children):
-            if ca.path != cb.path:
-                out.add(a.path)
-                return
-            compare(ca, cb)
-
-    compare(parent.tree, child.tree)
-    return frozenset(out)
