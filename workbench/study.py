@@ -33,6 +33,7 @@ from storage.records import StudyStatus, TrialRecord, TrialState
 from workbench.architecture import Architecture
 from workbench.errors import ConfigError, InvalidArchitecture, WorkbenchError
 from workbench.jobs import Job, Outcome
+from workbench.proposing import storable_info
 from workbench.searchers import Objective, Result, get_searcher
 from workbench.seeds import derive_seed
 
@@ -535,8 +536,9 @@ class StudyRunner:
         trial = self.storage.create_trial(
             self.name, arch_hash=arch.hash, arch_text=arch.text,
             arch_decisions=[[d.path, d.choice] for d in arch.decisions], space=arch.space,
-            fidelity=fidelity, state=TrialState.RUNNING,
-            parent_numbers=parents, ask_index=ask_index)
+            fidelity=fidelity, state=TrialState.RUNNING, parent_numbers=parents,
+            ask_index=ask_index,
+            info=storable_info(proposal.info, f"study {self.name} ask {ask_index}"))
         self.by_hash[arch.hash] = trial.number
         if violation:
             self.storage.finish_trial(self.name, trial.number, state=TrialState.FAILED,
