@@ -21,6 +21,22 @@ from storage.jsondata import clean_json
 
 log = logging.getLogger(__name__)
 MAX_INFO_BYTES = 64 * 1024  # JSON of one proposal's info stored with its trial
+STATIC_LIMITS = {"max_params": "params_total", "max_flops": "flops"}  # key -> static metric
+
+
+def check_proposing(cfg: Any) -> None:
+    """A study config's proxies, pre-filter and constraints, or a one-line ConfigError."""
+    from workbench.errors import ConfigError
+    from workbench.proxies import parse_prefilter, parse_proxies
+
+    if isinstance(cfg.proxies, str) or tuple(parse_proxies(cfg.proxies)) != tuple(cfg.proxies):
+        found = cfg.proxies if isinstance(cfg.proxies, str) else list(cfg.proxies)
+        raise ConfigError(f"--proxies: expected a tuple of distinct names, found {found!r}")
+    if cfg.prefilter is not None:
+        parse_prefilter(cfg.prefilter)
+    unknown = set(cfg.constraints) - set(STATIC_LIMITS)
+    if unknown:
+        raise ConfigError(f"constraints: expected max_params or max_flops, found {unknown}")
 
 
 def storable_info(info: Any, where: str) -> dict | None:

@@ -33,7 +33,7 @@ from storage.records import StudyStatus, TrialRecord, TrialState
 from workbench.architecture import Architecture
 from workbench.errors import ConfigError, InvalidArchitecture, WorkbenchError
 from workbench.jobs import Job, Outcome
-from workbench.proposing import storable_info
+from workbench.proposing import check_proposing, storable_info
 from workbench.searchers import Objective, Result, get_searcher
 from workbench.seeds import derive_seed
 
@@ -84,7 +84,9 @@ class StudyConfig:
     searcher: str = "random"
     searcher_options: dict = field(default_factory=dict)
     objectives: tuple[Objective, ...] = (Objective("val_accuracy", "maximize"),)
-    constraints: dict = field(default_factory=dict)  # max_params, max_flops
+    constraints: dict = field(default_factory=dict)  # max_params, max_flops (see proposing)
+    proxies: tuple[str, ...] = ()  # zero-cost proxies recorded as metrics (workbench.proxies)
+    prefilter: str | None = None  # "naswot:top0.25": train the best quarter by a proxy
     trials: int | None = 20
     max_seconds: float | None = None  # wall-clock budget of one run of the driver
     budget: dict = field(default_factory=dict)  # trainer.Budget fields (epochs, batch_size ...)
@@ -153,9 +155,7 @@ class StudyConfig:
         if self.keep_weights not in ("none", "all") and not _top_k(self.keep_weights):
             raise ConfigError(f"--keep-weights: expected none, all or top:K, "
                               f"found {self.keep_weights!r}")
-        unknown = set(self.constraints) - {"max_params", "max_flops"}
-        if unknown:
-            raise ConfigError(f"constraints: expected max_params or max_flops, found {unknown}")
+        check_proposing(self)
 
     @property
     def shape(self) -> tuple[tuple[int, ...], int]:
@@ -174,7 +174,7 @@ class StudyConfig:
     def from_dict(cls, d: dict) -> StudyConfig:
         d = dict(d)
         d["objectives"] = tuple(Objective(**o) for o in d.get("objectives", ()))
-        for key in ("input_shape", "devices"):
+        for key in ("input_shape", "devices", "proxies"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         known = set(cls.__dataclass_fields__)
@@ -575,7 +575,8 @@ class StudyRunner:
                   task_options=c.task_options, budget=c.budget,
                   seed=derive_seed(c.seed, "trial", number), device=c.device, evaluator=c.evaluator,
                   keep_weights=c.keep_weights != "none", fidelity=fidelity, task_seed=c.seed,
-                  repeats=c.repeats)
+                  repeats=c.repeats, proxies=c.proxies,
+                  required_proxies=tuple(o.name for o in c.objectives if o.name in c.proxies))
         self.inflight[number] = (arch, fidelity)
         self.executor.submit(job)
         self.on_event("trial_started", {"number": number, "text": arch.text})

@@ -11,7 +11,16 @@ import typer
 from storage.protocol import StudyStorage
 from storage.records import TrialState
 from workbench.cli import app
-from workbench.cli.common import JSON, QUIET, SPACE, STORAGE, open_storage, parse_shape, short
+from workbench.cli.common import (
+    JSON,
+    PROXIES,
+    QUIET,
+    SPACE,
+    STORAGE,
+    open_storage,
+    parse_shape,
+    short,
+)
 
 
 def _kv(pairs: list[str], what: str) -> dict:
@@ -50,6 +59,7 @@ def search(
     max_params: int | None = typer.Option(None, "--max-params", help="Parameter cap."),
     max_flops: int | None = typer.Option(None, "--max-flops",
                                          help="FLOPs cap (one input); checked before training."),
+    proxies: str = PROXIES,
     epochs: int = typer.Option(5, "--epochs", help="Training epochs per trial (an epoch is a "
                                "pass or 50 steps, whichever is more)."),
     steps: int | None = typer.Option(None, "--steps", min=1,
@@ -88,6 +98,7 @@ def search(
     quiet: bool = QUIET,
 ) -> None:
     """Create a study and run it, with a live progress bar."""
+    from workbench.proxies import parse_proxies
     from workbench.study import StudyConfig, create_study, parse_memory, parse_objectives
 
     ray: dict[str, Any] = {}
@@ -101,7 +112,7 @@ def search(
         objectives=parse_objectives(objectives),
         constraints={k: v for k, v in (("max_params", max_params), ("max_flops", max_flops))
                      if v},
-        trials=trials, max_seconds=max_seconds,
+        proxies=parse_proxies(proxies), trials=trials, max_seconds=max_seconds,
         budget={"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
                 **({"steps": steps} if steps else {}), **({"compile": True} if compile else {})},
         repeats=repeats,
