@@ -145,6 +145,135 @@ def test_cli_proxies_objective_and_a_bad_name(tmp_path):
         for t in st.trials("c"):  # an mlp without a ReLU has no naswot: failed, saying so
             assert (t.state is TrialState.COMPLETE) == (t.metrics["naswot"] is not None)
             assert t.state is TrialState.COMPLETE or "objective naswot" in t.error
-    bad = cli("search", "--proxies", "synflow,zen", "--storage", url)
-    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
-        "error: --proxies: expected names among synflow, naswot, snip, grad_norm, found 'zen'"]
+    for args, line in [
+            (["--proxies", "synflow,zen"], "error: --proxies: expected names among synflow, "
+                                           "naswot, snip, grad_norm, found 'zen'"),
+            (["--prefilter", "naswot:top2"], "error: --prefilter: expected PROXY:topF"),
+            (["--constraint", "naswot>400"], "error: --constraint: expected PROXY>=X")]:
+        bad = cli("search", *args, "--storage", url)
+        lines = bad.stderr.strip().splitlines()
+        assert bad.returncode == 2 and len(lines) == 1 and lines[0].startswith(line), bad.stderr
+    out = cli("search", "--space", "mlp", "--trials", "2", "--executor", "inline", "--seed", "3",
+              "--evaluator", "tests.evaluators:param_score", "--prefilter", "synflow:top0.5",
+              "--constraint", "synflow>=1", "--constraint", "params<=100000", "--storage", url,
+              "--study", "f")
+    assert out.returncode == 0, out.stderr
+    assert "pruned in" in out.stdout  # "finished: 2 complete, 0 failed, 2 pruned in 0.3s"
+    with Storage(url) as st:
+        assert st.get_study("f").config["constraints"] == {"min_synflow": 1.0,
+                                                           "max_params": 100000}
+        assert st.count_trials("f").get("pruned", 0) >= 1
+
+
+# -- the pre-filter -----------------------------------------------------------------------------
+def _prefiltered(db, name="f", **kw):
+    cfg = StudyConfig(space="mlp", space_options={"depth_bias": 0.0}, task="digits", trials=4,
+                      executor="inline", seed=3, evaluator="tests.evaluators:param_score",
+                      prefilter="synflow:top0.25", **kw)
+    create_study(db, name, cfg)
+    return run_study(db, name)
+
+
+def test_the_prefilter_trains_the_best_of_each_pool_and_prunes_the_rest(db):
+    import re
+
+    summary = _prefiltered(db)
+    trials = db.trials("f")
+    kept = [t for t in trials if t.state is TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state is TrialState.PRUNED]
+    assert summary.complete == len(kept) == 4  # --trials counts trained trials only
+    assert summary.pruned == len(pruned) > 0 and len(trials) == len(kept) + len(pruned)
+    assert all("val_accuracy" in t.metrics and "synflow" in t.metrics for t in kept)
+    by_number = {t.number: t for t in trials}
+    for t in pruned:  # never trained; the reason names the proxy, the pool and its best
+        assert "val_accuracy" not in t.metrics and t.tell_index is not None
+        m = re.fullmatch(r"pre-filter: synflow (\S+) (below|not above) the best of ([1-4]) "
+                         r"\((\S+), trial (\d+)\)", t.error)
+        assert m, t.error
+        best = by_number[int(m.group(5))]
+        assert best.state is TrialState.COMPLETE
+        assert t.metrics["synflow"] <= best.metrics["synflow"]
+        assert m.group(1) == f"{t.metrics['synflow']:.4g}"
+        assert m.group(4) == f"{best.metrics['synflow']:.4g}"
+    # asks go in pools of 4: every ask is a trial or a logged repeat, none lost
+    repeats = db.repeats("f")
+    asks = sorted([t.ask_index for t in trials] + [a for _, a, _ in repeats])
+    assert asks == list(range(len(asks))) and len(asks) % 4 == 0
+    # a proposal repeating one made earlier in its own pool is logged, not told (it runs)
+    assert any(tell is None for _, _, tell in repeats), repeats
+
+
+def test_the_kept_proxy_is_the_drivers_value_and_not_computed_again(db):
+    from workbench.proxies import compute_proxies, synthetic_batch
+    from workbench.seeds import derive_seed
+    from workbench.study import load_config, study_space, trial_architecture
+
+    _prefiltered(db, proxies=("synflow", "naswot"))
+    space = study_space(load_config(db, "f"))
+    seed = derive_seed(3, "prefilter")
+    batch = synthetic_batch((1, 8, 8), 10, 32, seed=seed)  # custom evaluator: synthetic
+    for t in db.trials("f", states=[TrialState.COMPLETE]):
+        arch = trial_architecture(space, t)
+        assert t.metrics["synflow"] == compute_proxies(arch, batch, seed, ("synflow",))["synflow"]
+        assert "naswot" in t.metrics  # the worker's, on the trial's own batch
+
+
+def test_prefilter_config_errors_are_one_line():
+    for bad in ("naswot:top0", "naswot", "zen:top0.5", "naswot:top1.5"):
+        with pytest.raises(ConfigError, match=r"^--prefilter: expected PROXY:topF") as err:
+            StudyConfig(prefilter=bad)
+        assert "\n" not in str(err.value)
+
+
+# -- proxy constraints --------------------------------------------------------------------------
+def test_a_proxy_constraint_fails_a_trial_before_training(db):
+    cfg = StudyConfig(space="mlp", task="digits", trials=6, executor="inline", seed=5,
+                      evaluator="tests.evaluators:param_score",
+                      constraints={"min_synflow": 5.0, "max_params": 10**9})
+    create_study(db, "c", cfg)
+    summary = run_study(db, "c")
+    trials = db.trials("c")
+    failed = [t for t in trials if t.state is TrialState.FAILED]
+    assert summary.failed == len(failed) > 0 and summary.complete == 6 - len(failed)
+    for t in failed:
+        assert t.metrics["synflow"] < 5.0 and "val_accuracy" not in t.metrics
+        assert t.error == f"constraint min_synflow=5 violated: found synflow {t.metrics['synflow']:.4g}"
+    assert all(t.metrics["synflow"] >= 5.0 for t in trials if t.state is TrialState.COMPLETE)
+
+
+def test_a_constraint_on_a_proxy_that_cannot_be_computed_is_violated(db):
+    # proposals only: a trial queued by hand is trained as queued
+    cfg = StudyConfig(space="mlp", task="digits", trials=8, executor="inline", seed=5,
+                      evaluator="tests.evaluators:param_score", constraints={"max_naswot": 1e9})
+    create_study(db, "q", cfg)
+    run_study(db, "q")
+    trials = db.trials("q")
+    assert {t.state for t in trials} == {TrialState.COMPLETE, TrialState.FAILED}
+    for t in trials:  # an mlp without a ReLU has no naswot
+        assert (t.metrics["naswot"] is None) == ("relu" not in t.arch_text)
+        if t.metrics["naswot"] is None:
+            assert t.state is TrialState.FAILED and t.error.startswith(
+                "constraint max_naswot=1e+09 violated: found no finite naswot")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("naswot>=400", ("min_naswot", 400.0)), ("synflow <= 2.5", ("max_synflow", 2.5)),
+    ("params<=5000", ("max_params", 5000)), ("flops<=1e6", ("max_flops", 1_000_000)),
+])
+def test_parse_constraint(text, expected):
+    from workbench.proposing import parse_constraint
+
+    assert parse_constraint(text) == expected
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"constraints": {"min_zen": 1}}, "constraints: expected max_params, max_flops, min_PROXY"),
+    ({"constraints": {"min_params": 1}}, "constraints: expected max_params, max_flops"),
+    ({"constraints": {"min_naswot": "big"}}, "constraint min_naswot: expected a finite number, "
+                                             "found 'big'"),
+    ({"constraints": {"max_params": -1}}, "constraint max_params: expected a positive number"),
+])
+def test_constraint_config_errors_are_one_line(kw, message):
+    with pytest.raises(ConfigError) as err:
+        StudyConfig(**kw)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)

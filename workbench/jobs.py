@@ -89,12 +89,17 @@ def _budget(job: Job):
 
 
 def _task(job: Job):
+    return cached_task(job.task, job.task_seed, job.task_options)
+
+
+def cached_task(name: str, seed: int, options: dict):
+    """The task, loaded once per process (an inline driver and its trials share it)."""
     from workbench.tasks import get_task
 
-    key = (job.task, job.task_seed, tuple(sorted(job.task_options.items())))
+    key = (name, seed, tuple(sorted(options.items())))
     if key not in _TASK_CACHE:
         _TASK_CACHE.clear()  # one task per worker at a time: keep memory flat
-        _TASK_CACHE[key] = get_task(job.task, seed=job.task_seed, **job.task_options)
+        _TASK_CACHE[key] = get_task(name, seed=seed, **options)
     return _TASK_CACHE[key]
 
 
