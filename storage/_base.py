@@ -151,7 +151,7 @@ def trial_record(t: Trial, a: Architecture, study: str,
         fidelity=t.fidelity, metrics=dict(t.metrics or {}), error=t.error, worker=t.worker,
         parent_numbers=tuple(t.parent_numbers or ()), created_at=t.created_at,
         started_at=t.started_at, finished_at=t.finished_at, duration_s=t.duration_s, curve=curve,
-        ask_index=t.ask_index, tell_index=t.tell_index)
+        ask_index=t.ask_index, tell_index=t.tell_index, info=dict(t.info or {}))
 
 
 def row_record(row: Any, study: str, curve: list[dict[str, Any]] | None = None) -> TrialRecord:
@@ -166,7 +166,7 @@ def row_record(row: Any, study: str, curve: list[dict[str, Any]] | None = None) 
         worker=m["worker"], parent_numbers=tuple(m["parent_numbers"] or ()),
         created_at=m["created_at"], started_at=m["started_at"], finished_at=m["finished_at"],
         duration_s=m["duration_s"], curve=curve, ask_index=m["ask_index"],
-        tell_index=m["tell_index"])
+        tell_index=m["tell_index"], info=dict(m["info"] or {}))
 
 
 def to_state(state: TrialState | str) -> TrialState:

@@ -36,10 +36,13 @@ class TrialsMixin(StorageBase):
                      state: TrialState | str = TrialState.RUNNING, worker: str | None = None,
                      parent_numbers: Iterable[int] = (),
                      metrics: dict[str, Any] | None = None,
-                     ask_index: int | None = None) -> TrialRecord:
+                     ask_index: int | None = None,
+                     info: dict[str, Any] | None = None) -> TrialRecord:
         """Add a trial with the next free number; the architecture is stored once per hash.
 
         ``ask_index``: the searcher's ask that proposed it (``None`` for a trial queued by hand).
+        ``info``: what the searcher said about the proposal (JSON data; stored as NULL when
+        empty or ``None``).
 
         Safe with several writers on one database: the (study, number) pair is unique, and a
         writer that loses a race re-reads the highest number and tries again.
@@ -53,7 +56,8 @@ class TrialsMixin(StorageBase):
                   "parent_numbers": [int(n) for n in parent_numbers], "now": now,
                   "started_at": now if state is not TrialState.QUEUED else None,
                   "finished_at": now if state.finished else None,
-                  "ask_index": None if ask_index is None else int(ask_index)}
+                  "ask_index": None if ask_index is None else int(ask_index),
+                  "info": clean_json(dict(info), "info") if info else None}
         for attempt in range(_RETRIES):
             try:
                 row = self._insert_trial(study, values)
@@ -67,7 +71,7 @@ class TrialsMixin(StorageBase):
                     worker=worker, parent_numbers=tuple(values["parent_numbers"]),
                     created_at=now, started_at=values["started_at"],
                     finished_at=values["finished_at"], duration_s=None,
-                    ask_index=values["ask_index"])
+                    ask_index=values["ask_index"], info=dict(values["info"] or {}))
             # lost a race, or the cached study id is stale (the study was deleted): look again
             self._forget_study(study)
             log.debug("trial number race in study %r (attempt %d); retrying", study, attempt)

@@ -30,6 +30,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # JSONB on PostgreSQL (indexable, compact); plain JSON (text) elsewhere.
 JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# the same, for a nullable column: Python None is stored as SQL NULL (not the JSON 'null')
+NullableJSON = JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True),
+                                                    "postgresql")
 
 
 def utcnow() -> datetime:
@@ -119,6 +122,8 @@ class Trial(Base):
     # searcher's tells (None: not told yet); a resume replays tells in this order
     ask_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tell_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # what the searcher said about its proposal (Proposal.info, revision 0005); NULL: nothing
+    info: Mapped[Any] = mapped_column(NullableJSON, nullable=True)
 
 
 class Repeat(Base):

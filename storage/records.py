@@ -5,7 +5,7 @@ They carry no database session, so they can be passed between threads and proces
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -98,6 +98,8 @@ class TrialRecord:
     ``number`` is 0-based and dense per study. ``arch_decisions`` is ``[[path, choice], ...]``.
     ``curve`` (per-epoch dicts) is ``None`` unless it was asked for. ``ask_index`` and
     ``tell_index`` place the trial in its searcher's ask/tell sequence (for exact resumes).
+    ``info`` is what the searcher said about the proposal (its ``Proposal.info``, JSON data;
+    empty for a trial queued by hand or written before it was stored).
     """
 
     id: int
@@ -120,6 +122,7 @@ class TrialRecord:
     curve: list[dict[str, Any]] | None = None
     ask_index: int | None = None  # the searcher's ask that proposed it (None: queued by hand)
     tell_index: int | None = None  # its place among the searcher's tells (None: not told)
+    info: dict[str, Any] = field(default_factory=dict)  # the searcher's Proposal.info
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from storage import Storage
+from storage import Storage, TrialState
 from storage.engine import parse_url
 from workbench.searchers import Objective, list_searchers
 from workbench.study import StudyConfig, create_study, request_stop, run_study
@@ -144,6 +144,42 @@ def test_stopped_and_resumed_twice_proposes_what_an_uninterrupted_search_does(
     assert run_study(st, "resumed").status == "finished"
     assert _sequence(st, "resumed") == _sequence(st, "straight")
     assert st.repeats("resumed") == st.repeats("straight")
+    st.close()
+
+
+@pytest.mark.parametrize("searcher", ["random", "evolution", "local", "sha"])
+def test_a_prefiltered_search_stopped_and_resumed_proposes_the_same(tmp_path, prompt_stops,
+                                                                    searcher):
+    # each evaluation asks 3 proposals and trains the best by synflow; the other two are pruned
+    # trials told to the searcher, so its ask/tell sequence replays exactly on resume
+    from dataclasses import replace
+
+    def config() -> StudyConfig:
+        return replace(_config(searcher, 10), prefilter="synflow:top0.34")
+
+    st = Storage(f"sqlite:///{tmp_path / 'p.db'}")
+    create_study(st, "straight", config())
+    run_study(st, "straight")
+    create_study(st, "resumed", config())
+    for stop_after in (3, 4):
+        finished: list[int] = []
+
+        def on_event(kind, data, finished=finished, stop_after=stop_after):
+            if kind == "trial_finished":
+                finished.append(data["number"])
+                if len(finished) == stop_after:
+                    request_stop(st, "resumed")
+
+        assert run_study(st, "resumed", on_event=on_event).status == "stopped"
+    summary = run_study(st, "resumed")
+    assert summary.status == "finished" and summary.complete + summary.failed == 10
+    states = [(t.arch_hash, t.fidelity, t.state, t.error) for t in st.trials("resumed")]
+    assert states == [(t.arch_hash, t.fidelity, t.state, t.error) for t in st.trials("straight")]
+    assert st.repeats("resumed") == st.repeats("straight")
+    pruned = [t for t in st.trials("resumed") if t.state is TrialState.PRUNED]
+    assert summary.pruned == len(pruned) >= 10
+    assert all(t.error.startswith("pre-filter: synflow ") and "synflow" in t.metrics
+               for t in pruned)
     st.close()
 
 

@@ -159,6 +159,54 @@ def test_create_trial_fields(store):
         add(store, state="done")
 
 
+def test_searcher_info_is_stored_with_the_trial(store, url):
+    make_study(store)
+    info = {"surrogate_spearman": float("nan"), "screened": 8, "genome": (1, 2)}
+    t = add(store, info=info, ask_index=0)
+    assert t.info == {"surrogate_spearman": None, "screened": 8, "genome": [1, 2]}
+    add(store, h="h1")  # no info: NULL in the database, {} in the record
+    store.finish_trial("s1", 0, state=TrialState.COMPLETE, metrics={"val_accuracy": 0.5})
+    got = {r.number: r for r in store.trials("s1")}
+    assert got[0].info == t.info and got[1].info == {}
+    assert store.get_trial("s1", 0).info == t.info
+    assert store.next_queued("s1") is None and store.find_trial("s1", "h0", None).info == t.info
+    engine = sa.create_engine(parse_url(url))
+    try:
+        with engine.connect() as conn:
+            nulls = conn.execute(sa.text("SELECT number FROM trials WHERE info IS NULL")).all()
+        assert nulls == [(1,)]  # SQL NULL, not the JSON 'null'
+    finally:
+        engine.dispose()
+    with pytest.raises(StorageError, match=r"cannot store info\['f'\]"):
+        add(store, h="h2", info={"f": object()})
+
+
+def test_a_database_before_trial_info_upgrades_in_place(tmp_path):
+    from alembic import command
+
+    from storage.engine import _alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with Storage(url) as st:
+        make_study(st)
+        add(st, metrics={"params": 1})
+    engine = sa.create_engine(parse_url(url))
+    try:
+        with engine.begin() as conn:
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004")
+            assert "info" not in {c["name"] for c in sa.inspect(conn).get_columns("trials")}
+    finally:
+        engine.dispose()
+    with Storage(url) as st:
+        assert st.revision == head_revision() == "0005"
+        old = st.get_trial("s1", 0)
+        assert old.info == {} and old.metrics == {"params": 1}
+        assert add(st, h="h1", info={"rung": 1}).info == {"rung": 1}
+        assert st.get_trial("s1", 1).info == {"rung": 1}
+
+
 def test_start_finish_and_curves(store):
     make_study(store)
     add(store, state="queued")

@@ -44,6 +44,8 @@ class Job:
     fidelity: float | None = None
     task_seed: int = 0  # the data split: one per study, not per trial
     repeats: int = 1  # training seeds of the same architecture in this trial (workbench.repeats)
+    proxies: tuple[str, ...] = ()  # zero-cost proxies recorded as metrics, before training
+    required_proxies: tuple[str, ...] = ()  # those that are objectives: not finite -> failed
 
 
 @dataclass(frozen=True)
@@ -87,12 +89,17 @@ def _budget(job: Job):
 
 
 def _task(job: Job):
+    return cached_task(job.task, job.task_seed, job.task_options)
+
+
+def cached_task(name: str, seed: int, options: dict):
+    """The task, loaded once per process (an inline driver and its trials share it)."""
     from workbench.tasks import get_task
 
-    key = (job.task, job.task_seed, tuple(sorted(job.task_options.items())))
+    key = (name, seed, tuple(sorted(options.items())))
     if key not in _TASK_CACHE:
         _TASK_CACHE.clear()  # one task per worker at a time: keep memory flat
-        _TASK_CACHE[key] = get_task(job.task, seed=job.task_seed, **job.task_options)
+        _TASK_CACHE[key] = get_task(name, seed=seed, **options)
     return _TASK_CACHE[key]
 
 
@@ -103,8 +110,12 @@ def run_job(job: Job) -> Outcome:
     try:
         arch = _arch(job)
         budget = _budget(job)
+        scores, problem = _proxies(job, arch)
+        if problem:  # an objective that cannot be computed: nothing to train for
+            return Outcome(TrialState.FAILED, scores, [], problem, None, who,
+                           time.perf_counter() - t0)
         if job.evaluator:
-            return _repeated(job, lambda j: _custom(j, arch, budget, who, t0))
+            return _with(scores, _repeated(job, lambda j: _custom(j, arch, budget, who, t0)))
         from workbench.trainer import evaluate
 
         task = _task(job)
@@ -116,7 +127,7 @@ def run_job(job: Job) -> Outcome:
             return Outcome(res.state, dict(res.metrics), [dict(p) for p in res.curve], res.error,
                            weights, who, time.perf_counter() - t0)
 
-        return _repeated(job, once)
+        return _with(scores, _repeated(job, once))
     except (SystemExit, KeyboardInterrupt) as exc:
         # an evaluator that calls sys.exit() or raises KeyboardInterrupt fails its trial; a
         # Ctrl-C the user pressed (seen by the driver's SIGINT handler) still stops the study
@@ -128,6 +139,33 @@ def run_job(job: Job) -> Outcome:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return Outcome(TrialState.FAILED, {}, [], f"{type(exc).__name__}: {msg}", None, who,
                        time.perf_counter() - t0)
+
+
+def _proxies(job: Job, arch) -> tuple[dict, str | None]:
+    """The job's zero-cost proxies of ``arch`` at initialisation (the weights its training starts
+    from: ``job.seed``) on one minibatch of its task drawn with a seed derived from ``job.seed``
+    (with a custom evaluator, which brings its own data, a seeded synthetic batch of the study's
+    input shape). A value that is not finite is ``None``; the reason a required one (an
+    objective) is not finite, or ``None``."""
+    if not job.proxies:
+        return {}, None
+    from workbench.proxies import BATCH_SIZE, WHY_NOT_FINITE, measure, synthetic_batch, task_batch
+    from workbench.seeds import derive_seed
+
+    seed = derive_seed(job.seed, "proxies")
+    batch = (synthetic_batch(job.input_shape, job.num_classes, BATCH_SIZE, seed=seed)
+             if job.evaluator else task_batch(_task(job), BATCH_SIZE, seed=seed))
+    scores = measure(arch, batch, job.seed, job.proxies)
+    missing = [p for p in job.required_proxies if scores.get(p) is None]
+    if missing:
+        return scores, (f"objective {missing[0]}: expected a finite zero-cost proxy, found none "
+                        f"for this architecture ({WHY_NOT_FINITE})")
+    return scores, None
+
+
+def _with(scores: dict, outcome: Outcome) -> Outcome:
+    """``outcome`` with the proxy ``scores`` among its metrics (the evaluator's own win)."""
+    return replace(outcome, metrics={**scores, **outcome.metrics}) if scores else outcome
 
 
 _SIGINT = threading.Event()  # set when this process received a real SIGINT (Ctrl-C)

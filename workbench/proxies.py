@@ -41,6 +41,7 @@ PrefilterSpec(proxy='naswot', fraction=0.5)
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,7 +49,56 @@ from dataclasses import dataclass
 from workbench.architecture import Architecture
 from workbench.errors import ConfigError
 
+log = logging.getLogger(__name__)
 PROXIES = ("synflow", "naswot", "snip", "grad_norm")
+BATCH_SIZE = 32  # inputs in the minibatch a study scores its candidates on
+WHY_NOT_FINITE = "no ReLU for naswot, no trainable weights for the others"
+
+
+def parse_proxies(names, flag: str = "--proxies") -> tuple[str, ...]:
+    """``"synflow,naswot"`` (or a sequence of names) -> ``("synflow", "naswot")``, checked.
+
+    >>> parse_proxies("naswot, synflow")
+    ('naswot', 'synflow')
+    >>> parse_proxies("naswot,zen")
+    Traceback (most recent call last):
+    ...
+    workbench.errors.ConfigError: --proxies: expected names among synflow, naswot, snip, grad_norm, found 'zen'
+    """
+    items = names.split(",") if isinstance(names, str) else list(names)
+    out: list[str] = []
+    for item in items:
+        name = item.strip() if isinstance(item, str) else item
+        if name == "":
+            continue
+        if name not in PROXIES:
+            raise ConfigError(f"{flag}: expected names among {', '.join(PROXIES)}, found {name!r}")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def task_batch(task, size: int = BATCH_SIZE, *, seed: int = 0):
+    """One minibatch ``(x, y)`` of ``task``'s training split: ``size`` examples (at most all of
+    them) drawn without replacement by a generator seeded with ``seed``."""
+    import torch
+
+    n = len(task.y_train)
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:min(size, n)]
+    return task.x_train[idx].cpu(), task.y_train[idx].cpu()
+
+
+def measure(arch: Architecture, batch, seed: int, which: Sequence[str]) -> dict[str, float | None]:
+    """:func:`compute_proxies`, with what cannot be scored as ``None`` (a value that is not
+    finite, or a proxy that raised: logged) -- what a study stores as metrics."""
+    try:
+        values = compute_proxies(arch, batch, seed, which)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a candidate the proxies cannot run (the trainer will say why)
+        log.info("zero-cost proxies of %s failed: %s", arch.hash, exc)
+        values = {w: math.nan for w in which}
+    return {k: v if math.isfinite(v) else None for k, v in values.items()}
 
 
 def synthetic_batch(input_shape, num_classes: int, size: int = 32, *, seed: int = 0):
@@ -173,7 +223,7 @@ class PrefilterSpec:
 
 def parse_prefilter(text: str) -> PrefilterSpec:
     """Parse ``naswot:top0.25`` (also ``synflow:top25%``)."""
-    name, sep, rest = text.strip().partition(":")
+    name, sep, rest = str(text).strip().partition(":")
     frac = None
     if sep and rest.startswith("top"):
         raw = rest[3:]
@@ -182,7 +232,7 @@ def parse_prefilter(text: str) -> PrefilterSpec:
         except ValueError:
             frac = None
     if name not in PROXIES or frac is None or not 0 < frac <= 1:
-        raise ConfigError(f"prefilter: expected PROXY:topF with PROXY one of {', '.join(PROXIES)} "
+        raise ConfigError(f"--prefilter: expected PROXY:topF with PROXY one of {', '.join(PROXIES)} "
                           f"and 0 < F <= 1 (e.g. naswot:top0.25), found {text!r}")
     return PrefilterSpec(name, frac)
 

@@ -33,6 +33,7 @@ from storage.records import StudyStatus, TrialRecord, TrialState
 from workbench.architecture import Architecture
 from workbench.errors import ConfigError, InvalidArchitecture, WorkbenchError
 from workbench.jobs import Job, Outcome
+from workbench.proposing import Proposer, check_proposing
 from workbench.searchers import Objective, Result, get_searcher
 from workbench.seeds import derive_seed
 
@@ -83,7 +84,9 @@ class StudyConfig:
     searcher: str = "random"
     searcher_options: dict = field(default_factory=dict)
     objectives: tuple[Objective, ...] = (Objective("val_accuracy", "maximize"),)
-    constraints: dict = field(default_factory=dict)  # max_params, max_flops
+    constraints: dict = field(default_factory=dict)  # max_params, max_flops (see proposing)
+    proxies: tuple[str, ...] = ()  # zero-cost proxies recorded as metrics (workbench.proxies)
+    prefilter: str | None = None  # "naswot:top0.25": train the best quarter by a proxy
     trials: int | None = 20
     max_seconds: float | None = None  # wall-clock budget of one run of the driver
     budget: dict = field(default_factory=dict)  # trainer.Budget fields (epochs, batch_size ...)
@@ -152,9 +155,7 @@ class StudyConfig:
         if self.keep_weights not in ("none", "all") and not _top_k(self.keep_weights):
             raise ConfigError(f"--keep-weights: expected none, all or top:K, "
                               f"found {self.keep_weights!r}")
-        unknown = set(self.constraints) - {"max_params", "max_flops"}
-        if unknown:
-            raise ConfigError(f"constraints: expected max_params or max_flops, found {unknown}")
+        check_proposing(self)
 
     @property
     def shape(self) -> tuple[tuple[int, ...], int]:
@@ -173,7 +174,7 @@ class StudyConfig:
     def from_dict(cls, d: dict) -> StudyConfig:
         d = dict(d)
         d["objectives"] = tuple(Objective(**o) for o in d.get("objectives", ()))
-        for key in ("input_shape", "devices"):
+        for key in ("input_shape", "devices", "proxies"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         known = set(cls.__dataclass_fields__)
@@ -231,6 +232,7 @@ class Summary:
     failed: int
     best: dict | None  # {"number", "values", "text"} of the best trial (first objective)
     elapsed_s: float
+    pruned: int = 0  # screened out by the pre-filter (not counted in the trial budget)
 
 
 def resolve_shapes(cfg: StudyConfig) -> StudyConfig:
@@ -355,9 +357,10 @@ class StudyRunner:
         self._executor = executor  # built in run(), once this driver holds the study's lease
         self.on_event = on_event or (lambda kind, data: None)
         self.should_stop = should_stop or (lambda: False)
-        self.inflight: dict[int, tuple[Architecture, float | None]] = {}
+        self.inflight: dict[int, tuple[Architecture, float | None, dict]] = {}
+        self.proposer = Proposer(self)
         self.by_hash: dict[str, int] = {}
-        self.finished = self.complete = self.failed = 0
+        self.finished = self.complete = self.failed = self.pruned = 0
         self.best: dict | None = None
         self.kept: set[int] = set()
         self._polled = -math.inf  # when the stop flag was last read from the database
@@ -405,6 +408,9 @@ class StudyRunner:
                          if "weights.safetensors" in self.storage.list_artifacts(self.name, t.number)}
 
     def _count(self, number: int, arch: Architecture, result: Result) -> None:
+        if result.state is TrialState.PRUNED:  # screened out, never trained: not in --trials
+            self.pruned += 1
+            return
         self.finished += 1
         if result.ok and result.values is not None:
             self.complete += 1
@@ -444,7 +450,7 @@ class StudyRunner:
         if not self.storage.mark_running(self.name):
             self.storage.set_study_status(self.name, StudyStatus.STOPPED)
             return Summary(self.name, StudyStatus.STOPPED, self.complete, self.failed, self.best,
-                           time.monotonic() - t0)
+                           time.monotonic() - t0, self.pruned)
         self.executor = self._executor or self._make_executor()
         status, duplicates = StudyStatus.FINISHED, 0
         try:
@@ -489,7 +495,7 @@ class StudyRunner:
                     self.storage.requeue_running(self.name)
                 self.storage.set_study_status(self.name, status)
         return Summary(self.name, status, self.complete, self.failed, self.best,
-                       time.monotonic() - t0)
+                       time.monotonic() - t0, self.pruned)
 
     def _stop_request(self) -> StudyStatus | None:
         """A pending stop: ``STOPPING`` (after the trials in flight: nothing new starts, what
@@ -512,60 +518,21 @@ class StudyRunner:
         return self.cfg.trials is None or self.finished + len(self.inflight) < self.cfg.trials
 
     def _submit_next(self) -> bool:
-        """Submit one trial (queued first, else a new proposal). False: nothing submitted."""
+        """Submit one trial: a queued one first, else new proposals (:mod:`workbench.proposing`:
+        repeats, constraints, the pre-filter). False: every proposal repeated a trial."""
         queued = self.storage.next_queued(self.name)
         if queued is not None:
-            self._launch(queued.number, trial_architecture(self.space, queued), queued.fidelity)
+            self._launch(queued.number, trial_architecture(self.space, queued), queued.fidelity,
+                         queued.metrics)
             return True
-        ask_index = self.searcher.n_asked
-        proposal = self.searcher.ask()
-        arch, fidelity = proposal.arch, proposal.info.get("fidelity")
-        existing = self.storage.find_trial(self.name, arch.hash, fidelity)
-        if existing is not None:  # never train the same architecture twice
-            tell_index = None
-            if existing.state is TrialState.COMPLETE:  # told again
-                tell_index = len(self.searcher.history)
-            self.storage.add_repeat(self.name, existing.number, ask_index=ask_index,
-                                    tell_index=tell_index)
-            if tell_index is not None:
-                self.searcher.tell(arch, stored_result(existing, self.cfg.objectives))
-            return False
-        parents = tuple(self.by_hash[h] for h in proposal.parents if h in self.by_hash)
-        violation = self._violation(arch)
-        trial = self.storage.create_trial(
-            self.name, arch_hash=arch.hash, arch_text=arch.text,
-            arch_decisions=[[d.path, d.choice] for d in arch.decisions], space=arch.space,
-            fidelity=fidelity, state=TrialState.RUNNING,
-            parent_numbers=parents, ask_index=ask_index)
-        self.by_hash[arch.hash] = trial.number
-        if violation:
-            self.storage.finish_trial(self.name, trial.number, state=TrialState.FAILED,
-                                      error=violation, metrics={},
-                                      tell_index=len(self.searcher.history))
-            result = Result(TrialState.FAILED, None, {}, fidelity)
-            self.searcher.tell(arch, result)
-            self._count(trial.number, arch, result)
-            self.on_event("trial_finished",
-                          self._event(trial.number, TrialState.FAILED, violation))
-            return True
-        self._launch(trial.number, arch, fidelity)
-        return True
+        return self.proposer.propose()
 
-    def _violation(self, arch: Architecture) -> str | None:
-        limits = self.cfg.constraints
-        if not limits:
-            return None
-        from workbench.metrics import static_metrics
-
-        m = static_metrics(arch)
-        for key, metric in (("max_params", "params_total"), ("max_flops", "flops")):
-            if key in limits and m[metric] > limits[key]:
-                return (f"constraint {key}={limits[key]:,} violated: found "
-                        f"{metric.split('_')[0]} {m[metric]:,}")
-        return None
-
-    def _launch(self, number: int, arch: Architecture, fidelity: float | None) -> None:
-        c = self.cfg
+    def _launch(self, number: int, arch: Architecture, fidelity: float | None,
+                known: dict | None = None) -> None:
+        """Submit a trial; ``known``: metrics the driver has already (proxies it scored, which
+        the worker does not compute again)."""
+        c, known = self.cfg, dict(known or {})
+        proxies = tuple(p for p in c.proxies if p not in known)
         input_shape, num_classes = c.shape
         job = Job(study=self.name, number=number, space=c.space, space_options=c.space_options,
                   input_shape=input_shape, num_classes=num_classes,
@@ -573,17 +540,18 @@ class StudyRunner:
                   task_options=c.task_options, budget=c.budget,
                   seed=derive_seed(c.seed, "trial", number), device=c.device, evaluator=c.evaluator,
                   keep_weights=c.keep_weights != "none", fidelity=fidelity, task_seed=c.seed,
-                  repeats=c.repeats)
-        self.inflight[number] = (arch, fidelity)
+                  repeats=c.repeats, proxies=proxies,
+                  required_proxies=tuple(o.name for o in c.objectives if o.name in proxies))
+        self.inflight[number] = (arch, fidelity, known)
         self.executor.submit(job)
         self.on_event("trial_started", {"number": number, "text": arch.text})
 
     def _record(self, job: Job, outcome: Outcome) -> None:
         from workbench.validate import MAX_ARTIFACT_BYTES, check_result, check_storable
 
-        arch, fidelity = self.inflight.pop(job.number)
+        arch, fidelity, known = self.inflight.pop(job.number)
         state, error = TrialState(outcome.state), outcome.error
-        metrics, curve = outcome.metrics, outcome.curve
+        metrics, curve = {**known, **outcome.metrics}, outcome.curve
         # validated before anything is stored: what cannot be stored, or an objective that is
         # missing, not a number or not finite, fails the trial with the reason
         problem = (check_result(metrics, curve, self.cfg.objectives)
@@ -631,6 +599,7 @@ class StudyRunner:
                metrics: dict | None = None) -> dict:
         return {"number": number, "state": state, "error": error, "metrics": metrics or {},
                 "finished": self.finished, "complete": self.complete, "failed": self.failed,
+                "pruned": self.pruned,
                 "total": self.cfg.trials, "best": self.best}
 
 

@@ -21,6 +21,14 @@ INPUT = typer.Option("3,32,32", "--input", help="Input shape C,H,W (no batch).")
 CLASSES = typer.Option(10, "--classes", help="Number of classes.")
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+PROXIES = typer.Option("", "--proxies", help="Zero-cost proxies recorded as metrics before "
+                       "training: some of synflow, naswot, snip, grad_norm (comma-separated); "
+                       "usable as objectives, e.g. --objectives acc,naswot:max.")
+PREFILTER = typer.Option(None, "--prefilter", help="PROXY:topF, e.g. naswot:top0.25: ask "
+                         "1/F proposals per evaluation, train the best by PROXY, record the "
+                         "others as pruned.")
+CONSTRAINT = typer.Option([], "--constraint", help="PROXY>=X or PROXY<=X (repeatable), e.g. "
+                          "naswot>=400; also params<=N, flops<=N. Checked before training.")
 
 SHOWN = 100  # characters of an architecture string a summary prints (`workbench show` has all)
 

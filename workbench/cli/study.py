@@ -11,7 +11,18 @@ import typer
 from storage.protocol import StudyStorage
 from storage.records import TrialState
 from workbench.cli import app
-from workbench.cli.common import JSON, QUIET, SPACE, STORAGE, open_storage, parse_shape, short
+from workbench.cli.common import (
+    CONSTRAINT,
+    JSON,
+    PREFILTER,
+    PROXIES,
+    QUIET,
+    SPACE,
+    STORAGE,
+    open_storage,
+    parse_shape,
+    short,
+)
 
 
 def _kv(pairs: list[str], what: str) -> dict:
@@ -50,6 +61,9 @@ def search(
     max_params: int | None = typer.Option(None, "--max-params", help="Parameter cap."),
     max_flops: int | None = typer.Option(None, "--max-flops",
                                          help="FLOPs cap (one input); checked before training."),
+    proxies: str = PROXIES,
+    prefilter: str | None = PREFILTER,
+    constraint: list[str] = CONSTRAINT,
     epochs: int = typer.Option(5, "--epochs", help="Training epochs per trial (an epoch is a "
                                "pass or 50 steps, whichever is more)."),
     steps: int | None = typer.Option(None, "--steps", min=1,
@@ -88,6 +102,8 @@ def search(
     quiet: bool = QUIET,
 ) -> None:
     """Create a study and run it, with a live progress bar."""
+    from workbench.proposing import parse_constraint
+    from workbench.proxies import parse_proxies
     from workbench.study import StudyConfig, create_study, parse_memory, parse_objectives
 
     ray: dict[str, Any] = {}
@@ -99,9 +115,10 @@ def search(
         task_options=_kv(task_opt, "--task-opt"), searcher=searcher,
         searcher_options=_kv(searcher_opt, "--searcher-opt"),
         objectives=parse_objectives(objectives),
-        constraints={k: v for k, v in (("max_params", max_params), ("max_flops", max_flops))
-                     if v},
-        trials=trials, max_seconds=max_seconds,
+        constraints={**{k: v for k, v in (("max_params", max_params), ("max_flops", max_flops))
+                        if v}, **dict(parse_constraint(c) for c in constraint)},
+        proxies=parse_proxies(proxies), prefilter=prefilter, trials=trials,
+        max_seconds=max_seconds,
         budget={"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
                 **({"steps": steps} if steps else {}), **({"compile": True} if compile else {})},
         repeats=repeats,
@@ -163,7 +180,8 @@ def _run(db: StudyStorage, name: str, quiet: bool) -> None:
     else:
         summary = _with_progress(db, name, console)
     best = summary.best
-    line = (f"{summary.status}: {summary.complete} complete, {summary.failed} failed in "
+    pruned = f", {summary.pruned} pruned" if summary.pruned else ""
+    line = (f"{summary.status}: {summary.complete} complete, {summary.failed} failed{pruned} in "
             f"{summary.elapsed_s:.1f}s")
     if best:
         line += f"; best trial {best['number']}: {_fmt_values(db, name, best['values'])}"
@@ -195,7 +213,8 @@ def _with_progress(db: StudyStorage, name: str, console):
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                   console=console, transient=False) as bar:
-        done = sum(v for k, v in db.count_trials(name).items() if TrialState(k).finished)
+        done = sum(v for k, v in db.count_trials(name).items()  # pruned: not in the budget
+                   if TrialState(k).finished and TrialState(k) is not TrialState.PRUNED)
         tid = bar.add_task(name, total=total, completed=done, best="")
 
         def on_event(kind: str, data: dict) -> None:
