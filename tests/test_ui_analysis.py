@@ -107,6 +107,36 @@ def test_timeline_has_a_row_per_worker(decided):
     assert fig.layout.xaxis.type == "date"
 
 
+def edge_score(arch, budget):
+    """No training: NB201 cells score by their count of 3x3 convolutions (learnable)."""
+    return {"val_accuracy": arch.text.count("conv_3x3") + 0.1 * arch.text.count("conv_1x1")}
+
+
+def test_rank_quality_of_a_surrogate_study_is_stored_and_plotted(tmp_path):
+    """The surrogate searcher's held-out rank quality travels with each trial (its proposal's
+    info) and the analysis page plots it; a searcher without a predictor gets a message."""
+    db = Storage(f"sqlite:///{tmp_path / 's.db'}")
+    for name, searcher, opts in (("sur", "surrogate", {"n_init": 3, "holdout": 3,
+                                                        "candidates": 10}),
+                                 ("rnd", "random", {})):
+        cfg = StudyConfig(space="nb201", task="digits", searcher=searcher,
+                          searcher_options=opts, objectives=parse_objectives("val_accuracy"),
+                          trials=12, executor="inline",
+                          evaluator="tests.test_ui_analysis:edge_score")
+        create_study(db, name, cfg)
+        run_study(db, name)
+    rows = analysis.rank_quality(read_snapshot(db, "sur"))
+    stored = [t.info.get("surrogate_kendall_tau") for t in db.trials("sur")]
+    assert [n for n, *_ in rows] == [i for i, tau in enumerate(stored) if tau is not None]
+    assert len(rows) >= 5 and all(-1 <= tau <= 1 and h == 3 for _, tau, _, h in rows)
+    fig = analysis.rank_quality_figure(read_snapshot(db, "sur"))
+    assert [tr.name for tr in fig.data] == ["Kendall τ", "Spearman ρ"]
+    assert list(fig.data[0].x) == [n for n, *_ in rows]
+    empty = analysis.rank_quality_figure(read_snapshot(db, "rnd"))
+    assert "no predictor rank quality" in empty.layout.annotations[0].text
+    db.close()
+
+
 def test_compare_studies_overlays_curves_and_fronts(decided):
     decided.create_study("e", space="toy", task="t", searcher="evolution", objectives=OBJECTIVES,
                          config={}, seed=0)

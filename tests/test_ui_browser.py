@@ -327,6 +327,8 @@ def test_analysis_views_and_the_brush(page):
     expect(page.locator("#wb-importance .main-svg").first).to_be_visible()
     expect(page.locator("#wb-timeline .main-svg").first).to_be_visible()
     expect(page.locator("#wb-hv .main-svg").first).to_be_visible()
+    # evo1 is an evolution study: no predictor, so the rank-quality plot says what would show
+    expect(page.locator("#wb-rank")).to_contain_text("no predictor rank quality")
     page.evaluate("""() => {
       const gd = document.querySelector('#wb-parcoords .js-plotly-plot');
       const dims = gd.data[0].dimensions, last = dims.length - 1;

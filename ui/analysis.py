@@ -305,6 +305,43 @@ def timeline_figure(snap: StudySnapshot, max_trials: int = 2000) -> go.Figure:
     return fig
 
 
+def rank_quality(snap: StudySnapshot) -> list[tuple[int, float | None, float | None, int]]:
+    """(trial number, Kendall tau, Spearman rho, hold-out size) of the searcher's predictor, for
+    every trial whose proposal reported them (the ``surrogate`` searcher's refits: the model fit
+    without the last ``holdout`` told results, ranking them; ``Proposal.info`` is stored with
+    each trial). Trials proposed before the model measured anything are left out."""
+    out = []
+    for t in snap.trials:
+        tau, rho = t.info.get("surrogate_kendall_tau"), t.info.get("surrogate_spearman")
+        if is_num(tau) or is_num(rho):
+            out.append((t.number, float(tau) if is_num(tau) else None,
+                        float(rho) if is_num(rho) else None,
+                        int(t.info.get("surrogate_holdout") or 0)))
+    return out
+
+
+def rank_quality_figure(snap: StudySnapshot) -> go.Figure:
+    """The predictor's rank quality per refit: is the surrogate learning the space?"""
+    rows = rank_quality(snap)[-MAX_PLOT_POINTS:]
+    if not rows:
+        return empty_figure("no predictor rank quality in this study: the surrogate searcher "
+                            "reports it once it has more told results than n_init + holdout")
+    fig = go.Figure()
+    for k, (name, color) in ((1, ("Kendall τ", "#1f77b4")), (2, ("Spearman ρ", "#ff7f0e"))):
+        pts = [(row[0], row[k]) for row in rows if row[k] is not None]
+        fig.add_trace(go.Scatter(x=[n for n, _ in pts], y=[v for _, v in pts], name=name,
+                                 mode="lines+markers", marker={"size": 4},
+                                 line={"color": color}))
+    fig.add_hline(y=0.0, line={"color": "#9aa5b1", "dash": "dot"})
+    recent = [r[1] for r in rows[-10:] if r[1] is not None]
+    mean = fmt(sum(recent) / len(recent)) if recent else "n/a"
+    fig = layout(fig, f"predictor rank quality on the last {rows[-1][3]} told results "
+                 f"(τ, mean of the last {len(recent)} refits: {mean})", "trial",
+                 "rank correlation", revision=f"{snap.name}|rank")
+    fig.update_yaxes(range=[-1.05, 1.05])
+    return fig
+
+
 # -- several studies -------------------------------------------------------------------------------
 def compare_best_figure(snaps: Sequence[StudySnapshot], metric: str | None = None) -> go.Figure:
     """Best-so-far curves of several studies on one plot (x: trials done)."""

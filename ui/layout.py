@@ -446,6 +446,8 @@ def _render_analysis(c: Components) -> None:
         with gr.Row():
             c.hypervolume = gr.Plot(label="hypervolume history", elem_id="wb-hv")
             c.timeline = gr.Plot(label="timeline of trials per worker", elem_id="wb-timeline")
+        c.rank_quality = gr.Plot(label="surrogate rank quality (held-out Kendall τ / Spearman ρ "
+                                       "per refit)", elem_id="wb-rank")
         with gr.Accordion("driver log (tail)", open=False):
             c.log_tail = gr.Markdown("", elem_id="wb-log")
 

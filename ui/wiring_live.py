@@ -230,7 +230,8 @@ def wire_trial(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
 def wire_analysis(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
     """Analysis page (of the live page's study): drawn when shown and on Refresh."""
     out = [c.a_title, c.parcoords, c.a_trials, c.a_caption, c.imp_objective, c.importance,
-           c.slice_path, c.slice, c.hypervolume, c.timeline, c.log_tail, c.a_msg]
+           c.slice_path, c.slice, c.hypervolume, c.timeline, c.rank_quality, c.log_tail,
+           c.a_msg]
 
     def render(name, objective, path):
         if not name:
@@ -248,6 +249,7 @@ def wire_analysis(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
                 gr.Dropdown(choices=paths, value=path), analysis.slice_figure(snap, path,
                                                                               objective),
                 analysis.hypervolume_figure(snap), analysis.timeline_figure(snap),
+                analysis.rank_quality_figure(snap),
                 analysis.log_tail(log) if log is not None else
                 "no driver log: this study's driver was not started by this UI", "")
 
