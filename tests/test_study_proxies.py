@@ -33,8 +33,19 @@ def db(tmp_path):
     st.close()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db(request, tmp_path):
+    """The study database on each backend (the PostgreSQL one skipped where not installed)."""
+    url = (f"sqlite:///{tmp_path / 'b.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_db_url"))
+    st = Storage(url)
+    yield st
+    st.close()
+
+
 # -- searcher info ------------------------------------------------------------------------------
-def test_surrogate_rank_quality_is_stored_with_each_trial(db):
+def test_surrogate_rank_quality_is_stored_with_each_trial(any_db):
+    db = any_db
     cfg = StudyConfig(space="mlp", task="digits", trials=10, executor="inline", seed=1,
                       searcher="surrogate",
                       searcher_options={"n_init": 3, "candidates": 6, "holdout": 3},
@@ -174,8 +185,10 @@ def _prefiltered(db, name="f", **kw):
     return run_study(db, name)
 
 
-def test_the_prefilter_trains_the_best_of_each_pool_and_prunes_the_rest(db):
+def test_the_prefilter_trains_the_best_of_each_pool_and_prunes_the_rest(any_db):
     import re
+
+    db = any_db
 
     summary = _prefiltered(db)
     trials = db.trials("f")
