@@ -169,7 +169,7 @@ def test_searcher_info_is_stored_with_the_trial(store, url):
     got = {r.number: r for r in store.trials("s1")}
     assert got[0].info == t.info and got[1].info == {}
     assert store.get_trial("s1", 0).info == t.info
-    assert store.next_queued("s1") is None and store.find_trial("s1", "h0", None).info == t.info
+    assert store.find_trial("s1", "h0", None).info == t.info
     engine = sa.create_engine(parse_url(url))
     try:
         with engine.connect() as conn:
@@ -177,6 +177,8 @@ def test_searcher_info_is_stored_with_the_trial(store, url):
         assert nulls == [(1,)]  # SQL NULL, not the JSON 'null'
     finally:
         engine.dispose()
+    add(store, h="h3", state=TrialState.QUEUED, info={"origin": "seed"})
+    assert store.next_queued("s1").info == {"origin": "seed"}  # claimed with its info
     with pytest.raises(StorageError, match=r"cannot store info\['f'\]"):
         add(store, h="h2", info={"f": object()})
 

@@ -33,8 +33,19 @@ def db(tmp_path):
     st.close()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db(request, tmp_path):
+    """The study database on each backend (the PostgreSQL one skipped where not installed)."""
+    url = (f"sqlite:///{tmp_path / 'b.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("postgres_db_url"))
+    st = Storage(url)
+    yield st
+    st.close()
+
+
 # -- searcher info ------------------------------------------------------------------------------
-def test_surrogate_rank_quality_is_stored_with_each_trial(db):
+def test_surrogate_rank_quality_is_stored_with_each_trial(any_db):
+    db = any_db
     cfg = StudyConfig(space="mlp", task="digits", trials=10, executor="inline", seed=1,
                       searcher="surrogate",
                       searcher_options={"n_init": 3, "candidates": 6, "holdout": 3},
@@ -174,8 +185,10 @@ def _prefiltered(db, name="f", **kw):
     return run_study(db, name)
 
 
-def test_the_prefilter_trains_the_best_of_each_pool_and_prunes_the_rest(db):
+def test_the_prefilter_trains_the_best_of_each_pool_and_prunes_the_rest(any_db):
     import re
+
+    db = any_db
 
     summary = _prefiltered(db)
     trials = db.trials("f")
@@ -277,3 +290,48 @@ def test_constraint_config_errors_are_one_line(kw, message):
     with pytest.raises(ConfigError) as err:
         StudyConfig(**kw)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+# -- the UI's new-study form ---------------------------------------------------------------------
+FORM = dict(space="mlp", task="digits", searcher="random", seeds=[], option_table=[],
+            objectives="acc", trials=2, epochs=1, workers=1, seed=0)
+
+
+def test_the_form_maps_proxies_prefilter_and_constraints_to_the_config(db):
+    from ui import control
+
+    name = control.create(db, name="u", proxies="synflow, naswot", prefilter=" naswot:top25% ",
+                          constraints="naswot>=400, params<=100000", **FORM)
+    cfg = db.get_study(name).config
+    assert cfg["proxies"] == ["synflow", "naswot"] and cfg["prefilter"] == "naswot:top25%"
+    assert cfg["constraints"] == {"min_naswot": 400.0, "max_params": 100000}
+    plain = db.get_study(control.create(db, name="p", **FORM)).config
+    assert (plain["proxies"], plain["prefilter"], plain["constraints"]) == ([], None, {})
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("proxies", "naswot,zen", "proxies: expected names among synflow, naswot, snip, grad_norm, "
+                              "found 'zen'"),
+    ("prefilter", "naswot:half", "prefilter: expected PROXY:topF"),
+    ("constraints", "naswot=400", "constraint: expected PROXY>=X, PROXY<=X"),
+])
+def test_bad_form_values_give_one_line_beside_the_create_button(db, field, value, message):
+    # through the wired handler of the real app, as a click would run it (no browser)
+    from ui.app import build_app
+
+    app = build_app(db)
+    ids = {f"wb-f-{f}" for f in ("proxies", "prefilter", "constraints")}
+    (fn,) = [f for f in app.fns.values()
+             if ids <= {getattr(b, "elem_id", None) for b in f.inputs}]
+    args = [getattr(b, "value", None) for b in fn.inputs]
+    for i, b in enumerate(fn.inputs):
+        if b.elem_id == f"wb-f-{field}":
+            args[i] = value
+        elif getattr(b, "label", "") == "task (name or name:PATH)":
+            args[i] = "digits"
+        elif b.elem_id == "wb-f-options" or type(b).__name__ == "Dataframe":
+            args[i] = []  # the option table as the handler receives it: rows
+    out = fn.fn(*args)
+    assert fn.outputs[-1].elem_id == "wb-create-msg"
+    assert out[-1].startswith(f"⚠ {message}") and "\n" not in out[-1], out[-1]
+    assert db.list_studies() == []  # nothing stored

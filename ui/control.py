@@ -341,12 +341,16 @@ def create(storage: StudyStorage, *, name: str, space: str, task: str, searcher:
            option_table: list[list[Any]], seeds: list[str], objectives: str, trials: int,
            epochs: int, workers: int, seed: int, evaluator: str = "",
            keep_weights: str = "none", steps: int | None = None, repeats: int = 1,
-           task_options: str = "", memory_limit: str = "") -> str:
+           task_options: str = "", memory_limit: str = "", proxies: str = "",
+           prefilter: str = "", constraints: str = "") -> str:
     """Validate the form and store a new study; the study's name.
 
     ``steps`` (0 or None: use ``epochs``) is a budget in optimizer steps; ``repeats`` trains
     that many seeds per trial (the mean is the objective); ``task_options`` is ``key=value``
-    pairs separated by commas (values parsed as JSON where they parse).
+    pairs separated by commas (values parsed as JSON where they parse). ``proxies``,
+    ``prefilter`` and ``constraints`` are the CLI's ``--proxies synflow,naswot``,
+    ``--prefilter naswot:top0.25`` and ``--constraint naswot>=400`` (comma-separated); blank:
+    none.
 
     Seed architectures go into evolution's ``seeds`` option (its initial population); for any
     other searcher they are queued as the first trials.
@@ -387,8 +391,13 @@ def create(storage: StudyStorage, *, name: str, space: str, task: str, searcher:
             task_opts[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
             task_opts[key.strip()] = raw.strip()
+    from workbench.proposing import parse_constraint
+    from workbench.proxies import parse_proxies
+
+    limits = dict(parse_constraint(p) for p in (constraints or "").split(",") if p.strip())
     cfg = StudyConfig(space=space, task=task, task_options=task_opts, searcher=searcher,
-                      searcher_options=options,
+                      searcher_options=options, proxies=parse_proxies(proxies or ""),
+                      prefilter=(prefilter or "").strip() or None, constraints=limits,
                       objectives=parse_objectives(objectives or "acc"), trials=int(trials),
                       budget={"epochs": int(epochs), **({"steps": int(steps)} if steps else {})},
                       repeats=check_repeats(int(repeats)), seed=int(seed or 0),

@@ -302,6 +302,15 @@ def _render_create_form(c: Components, spaces: list[str], tasks: list[str],
         c.f_workers = gr.Number(label="workers", value=DEFAULTS["workers"], precision=0,
                                 minimum=1)
         c.f_seed = gr.Number(label="seed", value=DEFAULTS["seed"], precision=0)
+    with gr.Row():  # zero-cost proxies (docs/searchers.md): metrics, a pre-filter, constraints
+        c.f_proxies = gr.Textbox(label="proxies (zero-cost, recorded as metrics: synflow, "
+                                 "naswot, snip, grad_norm; blank: none)", scale=2,
+                                 elem_id="wb-f-proxies")
+        c.f_prefilter = gr.Textbox(label="pre-filter (e.g. naswot:top0.25: train the best "
+                                   "quarter of the proposals; blank: none)", scale=2,
+                                   elem_id="wb-f-prefilter")
+        c.f_constraints = gr.Textbox(label="constraints (e.g. naswot>=400, params<=100000)",
+                                     scale=2, elem_id="wb-f-constraints")
     with gr.Row():
         with gr.Column(scale=3):
             c.f_summary = gr.Markdown(elem_id="wb-searcher-summary")

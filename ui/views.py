@@ -111,13 +111,15 @@ def studies_table(summaries: Sequence[dict[str, Any]], configs: dict[str, dict[s
 def progress_text(snap: StudySnapshot, state: str) -> str:
     """Markdown: state, trials done of the budget, failures, rate and ETA, best so far."""
     rec, counts = snap.study, snap.counts
-    done = sum(n for state, n in counts.items() if TrialState(state).finished)
+    done = sum(n for state, n in counts.items()  # pruned: screened out, not in the budget
+               if TrialState(state).finished and TrialState(state) is not TrialState.PRUNED)
     budget = rec.config.get("trials")
     lines = [f"**{snap.name}** · state **{state}** · {rec.searcher} on {rec.space} / {rec.task}"]
     bar = f"{done} / {budget} trials" if budget else f"{done} trials"
     if budget:
         bar += f" ({min(100.0, 100.0 * done / budget):.0f}%)"
-    lines.append(f"{bar} · {counts['complete']} complete · {counts['failed']} failed · "
+    pruned = f" · {counts['pruned']} pruned" if counts.get("pruned") else ""
+    lines.append(f"{bar} · {counts['complete']} complete · {counts['failed']} failed{pruned} · "
                  f"{counts['running']} running · {counts['queued']} queued")
     stamps = sorted((t.finished_at for t in snap.trials[-200:] if t.finished_at is not None),
                     reverse=True)[:20]

@@ -132,14 +132,16 @@ def wire_studies(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
 
     def on_create(name, space, task, task_options, searcher, options, seeds, objectives,
                   trials, epochs, steps, repeats, workers, seed, evaluator, keep, memory,
-                  *current):
+                  proxies, prefilter, constraints, *current):
         rows = options.values.tolist() if hasattr(options, "values") else options
         created = control.create(st, name=name, space=space, task=task, searcher=searcher,
                                  option_table=rows, seeds=seeds, objectives=objectives,
                                  trials=trials, epochs=epochs, workers=workers, seed=seed,
                                  evaluator=evaluator, keep_weights=keep,
                                  steps=int(steps or 0) or None, repeats=int(repeats or 1),
-                                 task_options=task_options or "", memory_limit=memory or "")
+                                 task_options=task_options or "", memory_limit=memory or "",
+                                 proxies=proxies or "", prefilter=prefilter or "",
+                                 constraints=constraints or "")
         message = control.start(st, created)
         table, states = studies_table(st)
         names = study_names(st)
@@ -149,7 +151,7 @@ def wire_studies(app: gr.Blocks, c: Components, ctx: Ctx) -> None:
     on(c.create_btn.click, on_create,
        [c.f_name, c.f_space, c.f_task, c.f_task_options, c.f_searcher, c.f_options, c.f_seeds,
         c.f_objectives, c.f_trials, c.f_epochs, c.f_steps, c.f_repeats, c.f_workers, c.f_seed,
-        c.f_evaluator, c.f_keep, c.f_memory, *dds],
+        c.f_evaluator, c.f_keep, c.f_memory, c.f_proxies, c.f_prefilter, c.f_constraints, *dds],
        [*listed, c.tabs, c.status, c.live_msg, c.create_msg])
     def pick(evt: gr.SelectData):
         return evt.row_value[0], ""

@@ -118,7 +118,8 @@ def study_report(storage: StudyStorage, name: str, *, top_k: int = TOP_K) -> str
                     key=lambda t: (-t.metrics[first["name"]] if maximize
                                    else t.metrics[first["name"]], t.number))
     esc = html.escape
-    done = sum(n for state, n in counts.items() if TrialState(state).finished)
+    done = sum(n for state, n in counts.items()  # pruned: screened out, not in the budget
+               if TrialState(state).finished and TrialState(state) is not TrialState.PRUNED)
     budget = study.config.get("trials")
     parts = [f"<h1>Study {esc(name)}</h1>",
              f"<p>{esc(study.searcher)} on {esc(study.space)} / {esc(study.task)} · status "
