@@ -30,6 +30,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
     bindparam,
     case,
     cast,
@@ -73,7 +74,7 @@ def pg_create_trial() -> Any:
 
     Parameters (see :func:`params`): study_id, now, hash, space, text, decisions, and the
     trial's state, fidelity, metrics, worker, parent_numbers, started_at, finished_at,
-    ask_index, info. Returns the new ``id`` and
+    ask_index, info, error, tell_index. Returns the new ``id`` and
     ``number``; no row when the study is gone or a concurrent writer inserted the
     architecture first.
     """
@@ -92,7 +93,8 @@ def pg_create_trial() -> Any:
     columns = {"state": String(16), "fidelity": Float(), "metrics": JSONB(), "worker": String(200),
                "parent_numbers": JSONB(), "created_at": UTCDateTime(),
                "started_at": UTCDateTime(), "finished_at": UTCDateTime(),
-               "ask_index": Integer(), "info": JSONB(none_as_null=True)}
+               "ask_index": Integer(), "info": JSONB(none_as_null=True), "error": Text(),
+               "tell_index": Integer()}
     row = select(touched.c.id, number, arch_id,
                  *(_param("now" if k == "created_at" else k, kind) for k, kind in columns.items()))
     return (insert(T).from_select(["study_id", "number", "architecture_id", *columns],
@@ -184,7 +186,7 @@ def insert_trial() -> Any:
     """Add trial number max+1 of p_study_id for architecture p_arch_id; returns id, number."""
     values: dict[str, Any] = {k: bindparam(f"p_{k}") for k in (
         "state", "fidelity", "metrics", "worker", "parent_numbers", "started_at",
-        "finished_at", "ask_index", "info")}
+        "finished_at", "ask_index", "info", "error", "tell_index")}
     return (insert(T).values(study_id=bindparam("p_study_id"), number=_next_number(),
                              architecture_id=bindparam("p_arch_id"),
                              created_at=bindparam("p_now"), **values)

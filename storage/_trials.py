@@ -37,12 +37,15 @@ class TrialsMixin(StorageBase):
                      parent_numbers: Iterable[int] = (),
                      metrics: dict[str, Any] | None = None,
                      ask_index: int | None = None,
-                     info: dict[str, Any] | None = None) -> TrialRecord:
+                     info: dict[str, Any] | None = None, error: str | None = None,
+                     tell_index: int | None = None) -> TrialRecord:
         """Add a trial with the next free number; the architecture is stored once per hash.
 
         ``ask_index``: the searcher's ask that proposed it (``None`` for a trial queued by hand).
         ``info``: what the searcher said about the proposal (JSON data; stored as NULL when
-        empty or ``None``).
+        empty or ``None``). ``error`` and ``tell_index`` are for a trial created finished (one
+        never trained, e.g. screened out by the pre-filter: one write, so no crash can leave it
+        running).
 
         Safe with several writers on one database: the (study, number) pair is unique, and a
         writer that loses a race re-reads the highest number and tries again.
@@ -57,7 +60,8 @@ class TrialsMixin(StorageBase):
                   "started_at": now if state is not TrialState.QUEUED else None,
                   "finished_at": now if state.finished else None,
                   "ask_index": None if ask_index is None else int(ask_index),
-                  "info": clean_json(dict(info), "info") if info else None}
+                  "info": clean_json(dict(info), "info") if info else None,
+                  "error": error, "tell_index": None if tell_index is None else int(tell_index)}
         for attempt in range(_RETRIES):
             try:
                 row = self._insert_trial(study, values)
@@ -67,11 +71,12 @@ class TrialsMixin(StorageBase):
                 return TrialRecord(
                     id=row.id, study=study, number=row.number, state=state, arch_hash=arch_hash,
                     arch_text=arch_text, arch_decisions=decisions, space=space,
-                    fidelity=values["fidelity"], metrics=values["metrics"], error=None,
+                    fidelity=values["fidelity"], metrics=values["metrics"], error=error,
                     worker=worker, parent_numbers=tuple(values["parent_numbers"]),
                     created_at=now, started_at=values["started_at"],
                     finished_at=values["finished_at"], duration_s=None,
-                    ask_index=values["ask_index"], info=dict(values["info"] or {}))
+                    ask_index=values["ask_index"], info=dict(values["info"] or {}),
+                    tell_index=values["tell_index"])
             # lost a race, or the cached study id is stale (the study was deleted): look again
             self._forget_study(study)
             log.debug("trial number race in study %r (attempt %d); retrying", study, attempt)

@@ -47,7 +47,8 @@ class StudyStorage(Protocol):
                      state: TrialState | str = TrialState.RUNNING, worker: str | None = None,
                      parent_numbers: Iterable[int] = (), metrics: dict[str, Any] | None = None,
                      ask_index: int | None = None,
-                     info: dict[str, Any] | None = None) -> TrialRecord: ...
+                     info: dict[str, Any] | None = None, error: str | None = None,
+                     tell_index: int | None = None) -> TrialRecord: ...
     def start_trial(self, study: str, number: int, worker: str | None = None) -> TrialRecord: ...
     def finish_trial(self, study: str, number: int, *, state: TrialState | str,
                      metrics: dict[str, Any] | None = None, error: str | None = None,

@@ -178,20 +178,28 @@ class Proposer:
         if not pool:
             return False
         scores = [self._scores(c.proposal.arch) for c in pool]
-        numbers = [self._create(c, s) for c, s in zip(pool, scores)]
-        for i, ask_index in again:  # the first of them is running: nothing to tell
-            r.storage.add_repeat(r.name, numbers[i], ask_index=ask_index, tell_index=None)
         violations = [self._violation(c.proposal.arch, s) for c, s in zip(pool, scores)]
         ok = [i for i, v in enumerate(violations) if v is None]
         best = min(ok, key=lambda i: (-self._value(scores[i]), i)) if ok else None
+        # the one to train is created running; the others are created in their final state with
+        # their tell (one write each: a driver killed in between leaves no loser running, so a
+        # resume never trains one)
+        numbers: dict[int, int] = {}
+        if best is not None:
+            numbers[best] = self._create(pool[best], scores[best], TrialState.RUNNING)
         for i, c in enumerate(pool):
+            if i == best:
+                continue
             violation = violations[i]
             if violation:
-                self._finish(numbers[i], c, TrialState.FAILED, violation, scores[i])
-            elif i != best and best is not None:
-                self._finish(numbers[i], c, TrialState.PRUNED,
-                             self._pruned(scores[i], scores[best], numbers[best], len(ok)),
-                             scores[i])
+                state, error = TrialState.FAILED, violation
+            else:  # a loser of the pre-filter: there is a best
+                assert best is not None
+                state, error = TrialState.PRUNED, self._pruned(scores[i], scores[best],
+                                                               numbers[best], len(ok))
+            numbers[i] = self._finished(c, scores[i], state, error)
+        for i, ask_index in again:  # the first of them is running or done: nothing to tell
+            r.storage.add_repeat(r.name, numbers[i], ask_index=ask_index, tell_index=None)
         if best is not None:
             r._launch(numbers[best], pool[best].proposal.arch, pool[best].fidelity, scores[best])
         return True
@@ -213,29 +221,30 @@ class Proposer:
             r.searcher.tell(arch, stored_result(existing, r.cfg.objectives))
         return True
 
-    def _create(self, c: Candidate, scores: dict) -> int:
+    def _create(self, c: Candidate, scores: dict, state: TrialState, error: str | None = None,
+                tell_index: int | None = None) -> int:
         r, arch = self.r, c.proposal.arch
         parents = tuple(r.by_hash[h] for h in c.proposal.parents if h in r.by_hash)
         trial = r.storage.create_trial(
             r.name, arch_hash=arch.hash, arch_text=arch.text,
             arch_decisions=[[d.path, d.choice] for d in arch.decisions], space=arch.space,
-            fidelity=c.fidelity, state=TrialState.RUNNING, parent_numbers=parents,
-            ask_index=c.ask_index, metrics=scores,
+            fidelity=c.fidelity, state=state, parent_numbers=parents, ask_index=c.ask_index,
+            metrics=scores, error=error, tell_index=tell_index,
             info=storable_info(c.proposal.info, f"study {r.name} ask {c.ask_index}"))
         r.by_hash[arch.hash] = trial.number
         return trial.number
 
-    def _finish(self, number: int, c: Candidate, state: TrialState, error: str,
-                metrics: dict) -> None:
-        """Record a trial that is not trained and tell the searcher (a not-ok result)."""
+    def _finished(self, c: Candidate, scores: dict, state: TrialState, error: str) -> int:
+        """Record a trial that is not trained, in one write, and tell the searcher (a not-ok
+        result); its number."""
         r = self.r
-        r.storage.finish_trial(r.name, number, state=state, error=error, metrics={},
-                               tell_index=len(r.searcher.history))
-        result = Result(state, None, clean_json(dict(metrics), "metrics"), c.fidelity)
+        number = self._create(c, scores, state, error, tell_index=len(r.searcher.history))
+        result = Result(state, None, clean_json(dict(scores), "metrics"), c.fidelity)
         r.searcher.tell(c.proposal.arch, result)
         r._count(number, c.proposal.arch, result)
         kind = "trial_pruned" if state is TrialState.PRUNED else "trial_finished"
         r.on_event(kind, r._event(number, state, error, result.metrics))
+        return number
 
     # -- scores and limits ---------------------------------------------------------------------
     def batch(self) -> Any:
