@@ -312,11 +312,10 @@ def rank_quality(snap: StudySnapshot) -> list[tuple[int, float | None, float | N
     each trial). Trials proposed before the model measured anything are left out."""
     out = []
     for t in snap.trials:
-        tau, rho = t.info.get("surrogate_kendall_tau"), t.info.get("surrogate_spearman")
-        if is_num(tau) or is_num(rho):
-            out.append((t.number, float(tau) if is_num(tau) else None,
-                        float(rho) if is_num(rho) else None,
-                        int(t.info.get("surrogate_holdout") or 0)))
+        tau, rho = (t.info.get(k) for k in ("surrogate_kendall_tau", "surrogate_spearman"))
+        tau, rho = (float(v) if v is not None and is_num(v) else None for v in (tau, rho))
+        if tau is not None or rho is not None:
+            out.append((t.number, tau, rho, int(t.info.get("surrogate_holdout") or 0)))
     return out
 
 
