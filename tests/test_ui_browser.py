@@ -35,11 +35,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
+# every browser test runs on SQLite and then on PostgreSQL (WORKBENCH_BROWSER_DB=sqlite or
+# =postgresql runs one of them)
+BACKENDS = [b for b in ("sqlite", "postgresql")
+            if os.environ.get("WORKBENCH_BROWSER_DB", b) == b]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
 def served(tmp_path_factory, request):
-    """The app on a free localhost port over a fresh SQLite file (or, with
-    ``WORKBENCH_BROWSER_DB=postgresql``, a fresh database on the test PostgreSQL server); its
-    URL and storage."""
+    """The app on a free localhost port over a fresh SQLite file or a fresh database on the
+    test PostgreSQL server; its URL and storage."""
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         pytest.skip(f"no Chromium at {CHROMIUM} (CI installs it: apt-get install chromium)")
     pytest.importorskip("playwright.sync_api")
@@ -49,7 +54,7 @@ def served(tmp_path_factory, request):
     from storage import Storage
     from ui import build_app
 
-    if os.environ.get("WORKBENCH_BROWSER_DB") == "postgresql":
+    if request.param == "postgresql":
         url = request.getfixturevalue("postgres_server").create_database()
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'browser.db'}"
@@ -188,7 +193,7 @@ def test_zoom_survives_a_refresh_with_a_new_trial(page):
     before = progress.inner_text()
     expect(progress).not_to_have_text(before, timeout=20_000)  # a new trial was drawn
     same = f"() => JSON.stringify(({get_range})()) === '{json.dumps(zoomed, separators=(',', ':'))}'"
-    page.wait_for_function(same, timeout=10_000)  # put back once the redraw settles
+    page.wait_for_function(same, timeout=30_000)  # put back once the redraw settles (a busy CI)
     page.locator("#wb-best .js-plotly-plot").first.dblclick()  # back to the whole range
 
 

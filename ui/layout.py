@@ -78,9 +78,19 @@ CLICK_JS = r"""
   // uirevision by hand: gradio re-creates a plot (Plotly.newPlot) whenever its config object
   // differs, which drops plotly's own uirevision memory; so remember the user's zoom and pan
   // per plot and put them back after a redraw with the same uirevision
+  // kept per plot box (its wb- id), not on the plot element: gradio sometimes replaces the
+  // element itself, and a view stored on it would be lost with it
+  const views = window.__wbViews = window.__wbViews || {};
+  const viewOf = (gd) => {
+    const box = gd.closest("[id^='wb-']");
+    if (!box) return null;
+    return views[box.id] = views[box.id] || {rev: undefined, ranges: null, applying: false};
+  };
   const keepView = (gd) => {
-    if (gd.__wbView || typeof gd.on !== "function") return;
-    const st = gd.__wbView = {rev: undefined, ranges: null, applying: false};
+    if (gd.__wbKept || typeof gd.on !== "function") return;
+    const st = viewOf(gd);
+    if (!st) return;
+    gd.__wbKept = true;
     gd.on("plotly_relayout", (ev) => {
       if (st.applying || !ev) return;
       const r = {};
@@ -98,7 +108,7 @@ CLICK_JS = r"""
   const restoreViews = () => {
     if (!window.Plotly) return;
     for (const gd of document.querySelectorAll(".js-plotly-plot")) {
-      const st = gd.__wbView;
+      const st = gd.__wbKept ? viewOf(gd) : null;
       if (!st || st.applying || !st.ranges || !gd.layout || !gd._fullLayout) continue;
       if (gd.layout.uirevision !== st.rev) { st.ranges = null; continue; }
       const axes = new Set(Object.keys(st.ranges).map((k) => k.split(".")[0]));
