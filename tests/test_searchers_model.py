@@ -90,6 +90,32 @@ def test_surrogate_rejects_unknown_model(nb201):
         get_searcher("surrogate", nb201, ONE, model="svm")
 
 
+def test_surrogate_proxy_feature_is_scored_once_per_architecture_and_seeded():
+    from workbench.proxies import compute_proxies, synthetic_batch
+    from workbench.seeds import derive_seed
+
+    nb201 = get_space("nb201", (3, 8, 8), 10, channels=4, cells_per_stage=1)  # cheap to score
+
+    def run():
+        s = get_searcher("surrogate", nb201, ONE, seed=3, n_init=4, candidates=6, holdout=0,
+                         proxy="synflow")
+        return s, [p.arch.text for p, _ in drive(s, 7)]
+
+    (s, texts), (_, again) = run(), run()
+    assert texts == again  # the proxy is seeded: same proposals
+    told = [a for a, _ in s.data]
+    assert {a.hash for a in told} <= set(s._proxy)  # every told one scored ...
+    assert len(s._proxy) == len(set(s._proxy))  # ... once, with candidates cached too
+    X = s._encode(told, fit=True)
+    assert X.shape == (len(told), len(s.encoder.vocab) + 1)  # one column more
+    seed = derive_seed(3, "surrogate-proxy")
+    batch = synthetic_batch(nb201.input_shape, nb201.num_classes, 16, seed=seed)
+    assert s._proxy[told[0].hash] == compute_proxies(told[0], batch, seed=seed,
+                                                     which=("synflow",))["synflow"]
+    with pytest.raises(ConfigError, match=r"option proxy: expected '' or one of .*'flops'"):
+        get_searcher("surrogate", nb201, ONE, proxy="flops")
+
+
 # -- local search ----------------------------------------------------------------------------
 def test_local_neighbours_differ_in_exactly_one_decision(nb201):
     s = get_searcher("local", nb201, ONE, seed=0)

@@ -110,6 +110,12 @@ class Surrogate(Searcher):
                                "(a random scalarisation per ask).", str),
         "holdout": Option(10, "Latest told results held out to measure rank quality "
                               "(0: do not measure).", int),
+        "proxy": Option("", "A zero-cost proxy (synflow, naswot, snip, grad_norm) added to the "
+                            "encoding as a feature, scored at initialisation on a synthetic "
+                            "batch, once per architecture ('': none; costs its compute time "
+                            "per new candidate).", str),
+        "proxy_weight": Option(2.0, "Scale of the standardised proxy feature against the "
+                                    "encoding's one-hots.", float, low=0.0, high=100.0),
     }
 
     def __init__(self, space, objectives, *, seed: int = 0, **options):
@@ -126,7 +132,15 @@ class Surrogate(Searcher):
                               f"trees >= 1, holdout >= 0 and fresh in [0, 1], found "
                               f"{o['n_init']}, {o['candidates']}, {o['parents']}, {o['trees']}, "
                               f"{o['holdout']}, {o['fresh']}")
+        from workbench.proxies import PROXIES
+
+        if o["proxy"] and o["proxy"] not in PROXIES:
+            raise ConfigError(f"searcher surrogate: option proxy: expected '' or one of "
+                              f"{', '.join(PROXIES)}, found {o['proxy']!r}")
         self.encoder = Encoder(space)
+        self._proxy: dict[str, float] = {}  # arch hash -> proxy score (NaN: not finite)
+        self._proxy_scale = (0.0, 1.0)  # (mean, sd) of the told scores at the last fit
+        self._proxy_batch = None
         self.told: dict[str, int] = {}  # arch hash -> index in data
         self.data: list[tuple[Architecture, Result]] = []  # distinct told architectures
         self.pending: dict[str, int] = {}
@@ -191,6 +205,40 @@ class Surrogate(Searcher):
         preds = np.stack([m.predict(X) for m in members])
         return preds.mean(axis=0), preds.std(axis=0)
 
+    # -- encoding (+ the proxy feature) ------------------------------------------------------
+    def _encode(self, archs: list[Architecture], fit: bool = False):
+        """The encoding of ``archs`` (``fit``: of the told ones the model is fitted on, which
+        also fixes the columns and the proxy's scaling), with the proxy column when asked."""
+        import numpy as np
+
+        X = self.encoder.fit(archs) if fit else self.encoder.transform(archs)
+        if not self.opts["proxy"]:
+            return X
+        raw = np.asarray([self._proxy_of(a) for a in archs], dtype=float)
+        if fit:
+            ok = raw[np.isfinite(raw)]
+            self._proxy_scale = ((float(ok.mean()), float(ok.std()) or 1.0) if len(ok)
+                                 else (0.0, 1.0))
+        mu, sd = self._proxy_scale
+        z = np.where(np.isfinite(raw), (raw - mu) / sd, -3.0)  # not computable: very low
+        return np.hstack([X, self.opts["proxy_weight"] * z[:, None]])
+
+    def _proxy_of(self, arch: Architecture) -> float:
+        """The proxy's score of an architecture at initialisation (seeded; cached by hash)."""
+        if arch.hash not in self._proxy:
+            from workbench.proxies import compute_proxies, synthetic_batch
+            from workbench.seeds import derive_seed
+
+            seed = derive_seed(self.seed, "surrogate-proxy")
+            if self._proxy_batch is None:
+                self._proxy_batch = synthetic_batch(arch.input_shape, arch.num_classes, 16,
+                                                    seed=seed)
+            name = self.opts["proxy"]
+            value = compute_proxies(arch, self._proxy_batch, seed=seed, which=(name,))[name]
+            self._proxy[arch.hash] = value if value == value and abs(value) != float("inf") \
+                else float("nan")
+        return self._proxy[arch.hash]
+
     # -- candidates ---------------------------------------------------------------------------
     def _candidates(self, rng: random.Random, y: list[float]) -> list[Architecture]:
         archs = [a for a, _ in self.data]
@@ -234,21 +282,21 @@ class Surrogate(Searcher):
         info: dict = {"origin": "surrogate"}
         h = self.opts["holdout"]
         if h and len(archs) - h >= self.opts["n_init"]:
-            Xh = self.encoder.fit(archs[:-h])
+            Xh = self._encode(archs[:-h], fit=True)
             mh = self._fit(Xh, np.asarray(y[:-h]), seed)
-            pred, _ = self._predict(mh, self.encoder.transform(archs[-h:]))
+            pred, _ = self._predict(mh, self._encode(archs[-h:]))
             tau, rho = rank_quality(pred, y[-h:])
             info.update(surrogate_kendall_tau=tau, surrogate_spearman=rho, surrogate_holdout=h)
         else:
             info.update(surrogate_kendall_tau=None, surrogate_spearman=None, surrogate_holdout=0)
-        X = self.encoder.fit(archs)
+        X = self._encode(archs, fit=True)
         members = self._fit(X, np.asarray(y), seed)
         cands = self._candidates(rng, y)
         if not cands:
             return self._fresh(rng, {"origin": "random", "screened": 0})
         if len(self.objectives) > 1 and self.opts["multi"] == "hvi":
             return self._propose_hvi(cands, archs, seed, info)
-        mean, sd = self._predict(members, self.encoder.transform(cands))
+        mean, sd = self._predict(members, self._encode(cands))
         acq = self.opts["acquisition"]
         best = float(members.z.max()) if isinstance(members, _GP) else max(y)
         if acq == "ei":
@@ -274,8 +322,8 @@ class Surrogate(Searcher):
 
         ok = [i for i, (_, r) in enumerate(self.data) if r.ok]
         vals = np.asarray([signed_values(self.data[i][1], self.objectives) for i in ok])
-        X = self.encoder.fit([archs[i] for i in ok])
-        Xc = self.encoder.transform(cands)
+        X = self._encode([archs[i] for i in ok], fit=True)
+        Xc = self._encode(cands)
         m = len(self.objectives)
         told_z, opt = [], []
         for j in range(m):
