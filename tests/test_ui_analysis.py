@@ -225,6 +225,11 @@ def test_study_report_is_self_contained(tmp_path):
     assert "Plotly" in html and "cdn.plot.ly" not in html.split("<body>")[1][:2000]
     assert "<script src=" not in html  # nothing fetched: plotly.js is inlined
     assert json.loads(html.split("<pre>")[1].split("</pre>")[0])["space"] == "quickstart"
+    bad = CliRunner().invoke(app, ["report", "r", "--out", str(out), "--storage", url,
+                                   "--view", "flat"])
+    # a user error (workbench.cli.main prints it as one line, exit code 2)
+    assert isinstance(bad.exception, ConfigError)
+    assert "expected one of dataflow, macro, tree, found 'flat'" in str(bad.exception)
 
 
 @pytest.mark.slow

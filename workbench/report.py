@@ -21,6 +21,7 @@ from typing import Any
 
 from storage.protocol import StudyStorage
 from storage.records import TrialState
+from workbench.errors import ConfigError
 from workbench.study import trial_architecture
 
 TOP_K = 10
@@ -90,7 +91,7 @@ def _best_so_far(trials: list, objective: dict) -> Any:
     return fig
 
 
-def _diagram(study, trial) -> str:
+def _diagram(study, trial, view: str) -> str:
     from workbench.diagrams import render_svg
     from workbench.errors import WorkbenchError
     from workbench.spaces import get_space
@@ -100,14 +101,21 @@ def _diagram(study, trial) -> str:
         cfg = StudyConfig.from_dict(study.config)
         space = get_space(cfg.space, *cfg.shape, **cfg.space_options)
         arch = trial_architecture(space, trial)
-        svg = render_svg(arch, view="dataflow", depth=4)
+        svg = render_svg(arch, view=view, depth=4)
     except WorkbenchError as exc:
         return f"<p><em>cannot draw trial #{trial.number}: {html.escape(str(exc))}</em></p>"
     return svg[svg.find("<svg"):]
 
 
-def study_report(storage: StudyStorage, name: str, *, top_k: int = TOP_K) -> str:
-    """The HTML report of study ``name`` (a string; write it to a ``.html`` file)."""
+def study_report(storage: StudyStorage, name: str, *, top_k: int = TOP_K,
+                 view: str = "macro") -> str:
+    """The HTML report of study ``name`` (a string; write it to a ``.html`` file). Diagrams are
+    drawn in ``view`` (default ``macro``: repeated blocks drawn once, so a ResNet fits a page;
+    ``dataflow`` draws every module)."""
+    from workbench.diagrams import VIEWS
+
+    if view not in VIEWS:  # refused up front, not once per diagram
+        raise ConfigError(f"--view: expected one of {', '.join(VIEWS)}, found {view!r}")
     study = storage.get_study(name)
     counts = storage.count_trials(name)
     trials = [t for t in storage.trials_from(name) if t.state is TrialState.COMPLETE]
@@ -150,7 +158,7 @@ def study_report(storage: StudyStorage, name: str, *, top_k: int = TOP_K) -> str
         for t in ranked[:DIAGRAMS]:
             parts.append(f"<h3>trial #{t.number} · {esc(first['name'])} "
                          f"{esc(_fmt(t.metrics[first['name']]))}</h3>"
-                         f"<div class='diagram'>{_diagram(study, t)}</div>")
+                         f"<div class='diagram'>{_diagram(study, t, view)}</div>")
     config = {k: v for k, v in study.config.items() if k != "driver"}
     parts.append("<h2>Configuration</h2><pre>" + html.escape(
         json.dumps(config, indent=2, sort_keys=True), quote=False) + "</pre>")

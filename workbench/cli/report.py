@@ -12,6 +12,8 @@ from workbench.cli import app
 @app.command()
 def report(name: str = typer.Argument(..., help="The study."),
            out: Path = typer.Option(Path("report.html"), "--out", help="The HTML file to write."),
+           view: str = typer.Option("macro", "--view", help="Diagram view: macro (repeated "
+                                    "blocks drawn once), dataflow (every module) or tree."),
            storage: str | None = typer.Option(None, "--storage", help="SQLAlchemy URL (default: "
                                               "sqlite file ./workbench.db, or "
                                               "$WORKBENCH_STORAGE).")) -> None:
@@ -20,6 +22,6 @@ def report(name: str = typer.Argument(..., help="The study."),
     from workbench.report import study_report
 
     with Storage(storage) as db:
-        text = study_report(db, name)
+        text = study_report(db, name, view=view)
     out.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {out} ({len(text) // 1024} KiB)")
