@@ -93,8 +93,9 @@ def rank_quality(predicted, actual) -> tuple[float | None, float | None]:
 class Surrogate(Searcher):
     name = "surrogate"
     summary = ("Model-based (BANANAS-style): a GP (or tree-ensemble) predictor on a path/n-gram "
-               "encoding screens mutations and samples per evaluation (EI); ParEGO for several "
-               "objectives; reports its rank quality on a rolling hold-out.")
+               "encoding (optionally with a zero-cost proxy) screens mutations and samples per "
+               "evaluation (EI); hypervolume improvement or ParEGO for several objectives; "
+               "reports its rank quality on a rolling hold-out.")
     options = {
         "n_init": Option(10, "Proposals from the space's own probabilities before modelling.",
                          int),
