@@ -219,12 +219,17 @@ def finish_by_id() -> Any:
 
 
 @cache
-def find_live(with_fidelity: bool) -> Any:
+def find_live(with_fidelity: bool, with_failed: bool = False) -> Any:
     """A complete (preferred), running or queued trial of p_study_id for architecture p_hash
-    at fidelity p_fidelity (or none, when ``with_fidelity`` is false)."""
+    at fidelity p_fidelity (or none, when ``with_fidelity`` is false); ``with_failed``: a
+    failed one too, after those."""
     fidelity = (T.c.fidelity == bindparam("p_fidelity")) if with_fidelity else (
         T.c.fidelity.is_(None))
+    states = [TrialState.COMPLETE, TrialState.RUNNING, TrialState.QUEUED]
+    states += [TrialState.FAILED] if with_failed else []
+    rank = case((T.c.state == TrialState.COMPLETE.value, 0),
+                (T.c.state == TrialState.FAILED.value, 2), else_=1)
     return (select(T, *ARCH_COLUMNS).join(A, A.c.id == T.c.architecture_id)
             .where(T.c.study_id == bindparam("p_study_id"), A.c.hash == bindparam("p_hash"),
-                   T.c.state.in_((TrialState.COMPLETE.value, TrialState.RUNNING.value, TrialState.QUEUED.value)), fidelity)
-            .order_by(case((T.c.state == TrialState.COMPLETE.value, 0), else_=1), T.c.number).limit(1))
+                   T.c.state.in_([s.value for s in states]), fidelity)
+            .order_by(rank, T.c.number).limit(1))

@@ -296,13 +296,15 @@ class TrialsMixin(StorageBase):
                 counts[state] = n
             return counts
 
-    def find_trial(self, study: str, arch_hash: str,
-                   fidelity: float | None) -> TrialRecord | None:
-        """A complete (preferred), running or queued trial of this architecture at this fidelity."""
+    def find_trial(self, study: str, arch_hash: str, fidelity: float | None, *,
+                   failed: bool = False) -> TrialRecord | None:
+        """A complete (preferred), running or queued trial of this architecture at this
+        fidelity; with ``failed``, else a failed one (a study never trains a failed
+        architecture again; a hand-queued one may be)."""
         with self._connect() as c:
             p = sql.params(study_id=self._study_id(c, study), hash=arch_hash,
                            fidelity=None if fidelity is None else float(fidelity))
-            row = c.execute(sql.find_live(fidelity is not None), p).first()
+            row = c.execute(sql.find_live(fidelity is not None, failed), p).first()
             return None if row is None else row_record(row, study)
 
     def curves(self, study: str, numbers: Iterable[int]) -> dict[int, list[dict[str, Any]]]:

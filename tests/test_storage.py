@@ -322,6 +322,12 @@ def test_find_trial_for_dedupe(store):
     assert store.find_trial("s1", "c", None) is None
     store.finish_trial("s1", 4, state="pruned")
     assert store.find_trial("s1", "b", None) is None
+    add(store, h="f")  # 5
+    store.finish_trial("s1", 5, state="failed", error="nan")
+    assert store.find_trial("s1", "f", None) is None
+    assert store.find_trial("s1", "f", None, failed=True).number == 5
+    assert store.find_trial("s1", "a", 3.0, failed=True).number == 2  # complete before failed
+    assert store.find_trial("s1", "b", None, failed=True) is None  # pruned: never
 
 
 def test_artifacts(store):

@@ -122,6 +122,20 @@ def test_same_architecture_is_never_trained_twice(db):
     assert len(hashes) == len(set(hashes)) == 30
 
 
+def test_a_failed_architecture_is_not_trained_again(db):
+    # every trial fails (no objective); the mlp space's prior proposes small MLPs again and
+    # again: each is trained once, and later proposals are told its failure (the repeats log)
+    cfg = StudyConfig(space="mlp", task="digits", trials=30, executor="inline",
+                      evaluator="tests.evaluators:no_metrics", budget={"epochs": 1})
+    create_study(db, "fails", cfg)
+    run_study(db, "fails")
+    trials = db.trials("fails")
+    hashes = [t.arch_hash for t in trials]
+    assert len(hashes) == len(set(hashes)) == 30 and all(t.state.value == "failed" for t in trials)
+    told_again = [r for r in db.repeats("fails") if r[2] is not None]
+    assert told_again  # proposals of failed architectures happened, and were told, not trained
+
+
 def test_constraint_rejects_big_candidates_before_training(db):
     cfg = StudyConfig(space="einspace", task="digits", trials=3, executor="inline",
                       evaluator="tests.evaluators:param_score", constraints={"max_params": 5000})

@@ -205,16 +205,18 @@ class Proposer:
         return True
 
     def _repeat(self, arch: Architecture, fidelity: float | None, ask_index: int) -> bool:
-        """Log a proposal of an existing trial (told its result again when it is complete);
-        False when there is none. The same architecture is never trained twice."""
+        """Log a proposal of an existing trial (told its result again when it is complete or
+        failed); False when there is none. The same architecture is never trained twice, and
+        one that failed is not trained again (its failure is its result;
+        ``workbench.study.enqueue`` or the explorer's "Evaluate this" retries it by hand). Pruned ones are scored again: the pre-filter ranks within a pool."""
         r = self.r
-        existing = r.storage.find_trial(r.name, arch.hash, fidelity)
+        existing = r.storage.find_trial(r.name, arch.hash, fidelity, failed=True)
         if existing is None:
             return False
         from workbench.study import stored_result
 
         tell_index = None
-        if existing.state is TrialState.COMPLETE:  # told again
+        if existing.state.finished:  # told again: its result, or its failure
             tell_index = len(r.searcher.history)
         r.storage.add_repeat(r.name, existing.number, ask_index=ask_index, tell_index=tell_index)
         if tell_index is not None:
