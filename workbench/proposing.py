@@ -208,7 +208,8 @@ class Proposer:
         """Log a proposal of an existing trial (told its result again when it is complete or
         failed); False when there is none. The same architecture is never trained twice, and
         one that failed is not trained again (its failure is its result;
-        ``workbench.study.enqueue`` or the explorer's "Evaluate this" retries it by hand). Pruned ones are scored again: the pre-filter ranks within a pool."""
+        ``workbench.study.enqueue`` or the explorer's "Evaluate this" retries it by hand).
+        Pruned ones are scored again: the pre-filter ranks within a pool."""
         r = self.r
         existing = r.storage.find_trial(r.name, arch.hash, fidelity, failed=True)
         if existing is None:
