@@ -460,3 +460,13 @@ def test_the_ui_exposes_no_api_endpoints():
     info = app.get_api_info()
     assert info["named_endpoints"] == {} and info["unnamed_endpoints"] == {}
     assert app.fns and all(fn.api_visibility == "private" for fn in app.fns.values())
+
+
+def test_searcher_form_says_what_to_expect_against_random():
+    from ui.wiring import searcher_form
+
+    text, rows = searcher_form("hyperband")
+    assert text.startswith("**hyperband**") and "*Versus random:* not meant to beat random" in text
+    assert {r[0] for r in rows} >= {"base", "eta"}
+    text, _ = searcher_form("random")
+    assert "*Versus random:* the baseline" in text
