@@ -18,8 +18,9 @@ After ``n_init`` proposals from the space's own probabilities, every ask
 
 Several objectives (``multi=hvi``, the default): one model per objective, and the candidate whose
 optimistic prediction (mean + 1 sd of each, in the models' rank-normal scale) adds the most
-hypervolume to the front of the told results is proposed. The parents to mutate are the best by
-a ParEGO scalarisation (the augmented Tchebycheff scalarisation of the objectives, each
+hypervolume to the front of the told results, over a reference point at the told median of each
+objective, is proposed. The parents to mutate are the told front's members first (then the
+next non-dominated ranks), ties broken by a ParEGO scalarisation (the augmented Tchebycheff scalarisation of the objectives, each
 normalised to [0, 1] over the told results, with weights drawn on the simplex per ask), so
 successive asks explore different parts of the front; ``multi=parego`` also *selects* by that
 scalarisation. Failed results are told to the model as the worst value seen.
@@ -243,7 +244,17 @@ class Surrogate(Searcher):
     # -- candidates ---------------------------------------------------------------------------
     def _candidates(self, rng: random.Random, y: list[float]) -> list[Architecture]:
         archs = [a for a, _ in self.data]
-        order = sorted(range(len(archs)), key=lambda i: (-y[i], i))
+        front_rank = [0] * len(archs)
+        if len(self.objectives) > 1:  # several objectives: mutate along the whole told front
+            from workbench.pareto import nondominated_ranks
+
+            ok = [i for i, (_, r) in enumerate(self.data) if r.ok]
+            ranks = nondominated_ranks([tuple(signed_values(self.data[i][1], self.objectives))
+                                        for i in ok], ["maximize"] * len(self.objectives))
+            front_rank = [len(archs)] * len(archs)
+            for i, k in zip(ok, ranks):
+                front_rank[i] = k
+        order = sorted(range(len(archs)), key=lambda i: (front_rank[i], -y[i], i))
         tops, seen = [], set()
         for i in order:
             if archs[i].hash not in seen:
@@ -339,7 +350,12 @@ class Surrogate(Searcher):
         pts = np.stack(opt, axis=1)
         dirs = ["maximize"] * m
         front = [tuple(told[i]) for i in non_dominated([tuple(r) for r in told], dirs)]
-        ref = tuple(float(v) for v in np.minimum(told.min(0), pts.min(0)) - 0.1)
+        # the reference point is the told median of each objective: only a point better than a
+        # typical told architecture in every objective adds hypervolume. (With the reference
+        # beyond the worst value, the many near-identical degenerate cells at one extreme of
+        # the front -- NB201's empty cells: 10 % accuracy, the lowest latency -- spread apart
+        # in rank scale and kept winning the acquisition.)
+        ref = tuple(float(v) for v in np.median(told, axis=0))
         base = hypervolume(front, dirs, ref)
         gains = [hypervolume(front + [tuple(p)], dirs, ref) - base for p in pts]
         k = max(range(len(cands)), key=lambda i: (gains[i], float(pts[i].sum()), -i))
