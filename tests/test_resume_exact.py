@@ -123,6 +123,20 @@ def _sequence(st: Storage, name: str) -> list[tuple[str, float | None]]:
     return [(t.arch_hash, t.fidelity) for t in st.trials(name)]
 
 
+def _stop_after(st, name: str, counts) -> None:
+    """Run the study once per count, asking it to stop after that many finished trials."""
+    for stop_after in counts:
+        finished: list[int] = []
+
+        def on_event(kind, data, finished=finished, stop_after=stop_after):
+            if kind == "trial_finished":
+                finished.append(data["number"])
+                if len(finished) == stop_after:
+                    request_stop(st, name)
+
+        assert run_study(st, name, on_event=on_event).status == "stopped"
+
+
 @pytest.mark.parametrize("searcher", SEARCHERS)
 def test_stopped_and_resumed_twice_proposes_what_an_uninterrupted_search_does(
         tmp_path, prompt_stops, searcher):
@@ -131,16 +145,7 @@ def test_stopped_and_resumed_twice_proposes_what_an_uninterrupted_search_does(
     create_study(st, "straight", _config(searcher, trials))
     run_study(st, "straight")
     create_study(st, "resumed", _config(searcher, trials))
-    for stop_after in (5, 6):
-        finished = []
-
-        def on_event(kind, data, finished=finished, stop_after=stop_after):
-            if kind == "trial_finished":
-                finished.append(data["number"])
-                if len(finished) == stop_after:
-                    request_stop(st, "resumed")
-
-        assert run_study(st, "resumed", on_event=on_event).status == "stopped"
+    _stop_after(st, "resumed", (5, 6))
     assert run_study(st, "resumed").status == "finished"
     assert _sequence(st, "resumed") == _sequence(st, "straight")
     assert st.repeats("resumed") == st.repeats("straight")
@@ -161,16 +166,7 @@ def test_a_prefiltered_search_stopped_and_resumed_proposes_the_same(tmp_path, pr
     create_study(st, "straight", config())
     run_study(st, "straight")
     create_study(st, "resumed", config())
-    for stop_after in (3, 4):
-        finished: list[int] = []
-
-        def on_event(kind, data, finished=finished, stop_after=stop_after):
-            if kind == "trial_finished":
-                finished.append(data["number"])
-                if len(finished) == stop_after:
-                    request_stop(st, "resumed")
-
-        assert run_study(st, "resumed", on_event=on_event).status == "stopped"
+    _stop_after(st, "resumed", (3, 4))
     summary = run_study(st, "resumed")
     assert summary.status == "finished" and summary.complete + summary.failed == 10
     states = [(t.arch_hash, t.fidelity, t.state, t.error) for t in st.trials("resumed")]
