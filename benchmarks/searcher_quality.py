@@ -54,40 +54,41 @@ from storage.records import TrialState  # noqa: E402
 from workbench.searchers import Objective, Result, get_searcher  # noqa: E402
 from workbench.spaces import get_space  # noqa: E402
 
-# label -> (registry name, options, seeds cap by default (None: --seeds), multi-objective run?)
+# label -> (registry name, options, seeds cap by default (None: --seeds),
+#           multi-objective seeds cap by default (None: as the first cap; 0: no multi-objective run))
 # The caps keep the default run near 15 minutes on a shared 2-core CPU: model-based searchers
-# spend 20-100 ms per ask; --full lifts them. gp (optuna's GPSampler, seconds per ask at 100
-# trials) runs only when named in --only.
+# spend 20-100 ms per ask; --full lifts them.
 CONFIGS = {
-    "random": ("random", {}, None, True),
-    "evolution": ("evolution", {}, None, True),
-    "local": ("local", {}, None, True),
-    "rl": ("rl", {}, None, True),
-    "nevergrad": ("nevergrad", {}, None, False),
-    "mcts": ("mcts", {}, 20, True),
-    "mcts-rave": ("mcts", {"rollout": "rave"}, None, False),
-    "mcts-uct": ("mcts", {"rave_k": 0.0, "rollout": "random", "exploration": 0.7}, None, False),
-    "surrogate": ("surrogate", {}, 20, True),
-    "tpe": ("tpe", {}, 20, True),
-    "tpe-mv": ("tpe", {"multivariate": True}, 20, False),
-    "tpe-r0": ("tpe", {"retries": 0}, 20, False),
-    "nsga2": ("nsga2", {}, 20, True),
-    "gp": ("gp", {}, 3, False),
+    "random": ("random", {}, None, None),
+    "evolution": ("evolution", {}, None, None),
+    "local": ("local", {}, None, None),
+    "rl": ("rl", {}, None, None),
+    "nevergrad": ("nevergrad", {}, None, None),
+    "mcts": ("mcts", {}, 20, None),
+    "mcts-rave": ("mcts", {"rollout": "rave"}, None, 0),
+    "mcts-uct": ("mcts", {"rave_k": 0.0, "rollout": "random", "exploration": 0.7}, None, 0),
+    "surrogate": ("surrogate", {}, 20, None),
+    "tpe": ("tpe", {}, 20, None),
+    "tpe-mv": ("tpe", {"multivariate": True}, 20, 0),
+    "tpe-r0": ("tpe", {"retries": 0}, 20, 0),
+    "nsga2": ("nsga2", {}, 20, None),
+    # optuna's multi-objective GP costs ~0.6-1 s per ask at 200 trials (log EHVI per ask)
+    "gp": ("gp", {}, 20, 4),
     # the surrogate with synflow as a feature: each candidate is compiled and scored once (about
     # 0.3 s per ask here), so 12 seeds by default; scored on a small NB201 network (C=8, N=1:
     # the cell is what is searched, the table is keyed by it)
-    "surrogate-synflow": ("surrogate", {"proxy": "synflow"}, 12, False),
+    "surrogate-synflow": ("surrogate", {"proxy": "synflow"}, 12, 0),
 }
 SPACE_OPTIONS = {"surrogate-synflow": {"channels": 8, "cells_per_stage": 1}}
-OPT_IN = {"gp"}
 MARKS = (50, 100, 150)
 TARGET = 94.0
 
 
 def run_one(job):
     """One searcher x seed x benchmark; returns what the tables need."""
-    label, bench, seed, evals = job
+    label, bench, seed, evals, extra = job
     name, options, _, _ = CONFIGS[label]
+    options = {**options, **extra}
     if bench == "nb101":
         space, rows = NB101SampleSpace(), nb101_rows()
         objectives = [Objective("val12", "maximize")]
@@ -196,32 +197,39 @@ def proxies_table(cells: int, seed: int, channels: int = 16, per_stage: int = 5,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=50)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds are first-seed .. first-seed+seeds-1 (tune options on seeds "
+                         "other than the reported 0..49)")
     ap.add_argument("--evals", type=int, default=150)
     ap.add_argument("--mo-evals", type=int, default=200)
     ap.add_argument("--only", default="", help="comma-separated labels to run")
     ap.add_argument("--skip", default="", help="parts to skip: nb201,nb101,mo,proxies")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--set", default="", metavar="KEY=VALUE,...",
+                    help="searcher options added to every label run (for tuning sweeps)")
     ap.add_argument("--full", action="store_true", help="every searcher gets --seeds seeds")
     ap.add_argument("--proxy-cells", type=int, default=200)
     ap.add_argument("--proxy-channels", type=int, default=8, help="NB201 C of the scored network")
     ap.add_argument("--proxy-cells-per-stage", type=int, default=1, help="NB201 N of it")
     ap.add_argument("--proxy-batch", type=int, default=16)
     args = ap.parse_args()
-    labels = [x for x in args.only.split(",") if x] or [c for c in CONFIGS if c not in OPT_IN]
+    labels = [x for x in args.only.split(",") if x] or list(CONFIGS)
     skip = set(filter(None, args.skip.split(",")))
     marks = [m for m in MARKS if m <= args.evals] or [args.evals]
+    extra = dict(kv.split("=", 1) for kv in args.set.split(",") if kv)
 
     jobs = []
     for label in labels:
-        cap = CONFIGS[label][2]
+        _, _, cap, mo_cap = CONFIGS[label]
         n = min(args.seeds, cap) if cap and not args.full else args.seeds
-        for seed in range(n):
+        n_mo = 0 if mo_cap == 0 else n if mo_cap is None or args.full else min(n, mo_cap)
+        for seed in range(args.first_seed, args.first_seed + n):
             if "nb201" not in skip:
-                jobs.append((label, "nb201", seed, args.evals))
+                jobs.append((label, "nb201", seed, args.evals, extra))
             if "nb101" not in skip and label not in SPACE_OPTIONS:  # the sample compiles no cell
-                jobs.append((label, "nb101", seed, args.evals))
-            if "mo" not in skip and CONFIGS[label][3]:
-                jobs.append((label, "mo", seed, args.mo_evals))
+                jobs.append((label, "nb101", seed, args.evals, extra))
+            if "mo" not in skip and seed < args.first_seed + n_mo:
+                jobs.append((label, "mo", seed, args.mo_evals, extra))
     t0 = time.time()
     results: dict[tuple[str, str], list] = {}
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -229,7 +237,8 @@ def main() -> None:
             results.setdefault(out[:2], []).append(out[2:])
     wall = time.time() - t0
 
-    print(f"# {len(jobs)} runs in {wall:.0f} s with {args.jobs} processes")
+    print(f"# {len(jobs)} runs in {wall:.0f} s with {args.jobs} processes, seeds from "
+          f"{args.first_seed}" + (f", options {extra}" if extra else ""))
     head = "".join(f"{'@' + str(m):>15}" for m in marks)
     for bench, report, title in (
             ("nb201", "test200", "NAS-Bench-201 CIFAR-10: 200-epoch test accuracy of the cell "

@@ -245,8 +245,8 @@ class TPE(_OptunaSearcher):
 
 class GP(_OptunaSearcher):
     name = "gp"
-    versus_random = ("meant to beat random within ~100 evaluations, but each ask refits a GP "
-                     "(about 1 s at 100 trials on a 2-core CPU); surrogate or mcts are cheaper")
+    versus_random = ("meant to beat random search within ~100 evaluations; each ask refits a GP "
+                     "(~0.1 s at 100 trials on a 2-core CPU)")
     summary = "optuna's Gaussian-process sampler (GPSampler), define-by-run over decision paths."
     options = {
         "n_startup_trials": Option(10, "Random trials before the GP starts modelling.", int),
