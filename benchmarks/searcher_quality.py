@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tabular import NB101SampleSpace, nb101_rows, nb201_rows  # noqa: E402
 
 from storage.records import TrialState  # noqa: E402
+from workbench.errors import WorkbenchError  # noqa: E402
 from workbench.searchers import Objective, Result, get_searcher  # noqa: E402
 from workbench.spaces import get_space  # noqa: E402
 
@@ -218,6 +219,16 @@ def main() -> None:
     marks = [m for m in MARKS if m <= args.evals] or [args.evals]
     extra = dict(kv.split("=", 1) for kv in args.set.split(",") if kv)
 
+    for label in labels:  # a bad label or option: one line, before any process starts
+        try:
+            name, options, _, _ = CONFIGS[label]
+            get_searcher(name, get_space("nb201"), [Objective("val12", "maximize")],
+                         **{**options, **extra})
+        except (KeyError, WorkbenchError) as e:
+            found = f"unknown label {label!r}; expected one of {', '.join(CONFIGS)}" \
+                if isinstance(e, KeyError) else str(e)
+            print(f"searcher_quality: {found}", file=sys.stderr)
+            sys.exit(2)
     jobs = []
     for label in labels:
         _, _, cap, mo_cap = CONFIGS[label]

@@ -6,7 +6,9 @@ Architectures are scored by cheap deterministic functions of their hash and size
 
 from __future__ import annotations
 
+import os
 import random
+from pathlib import Path
 
 import pytest
 
@@ -501,3 +503,34 @@ def test_nb201_lookup_matches_the_table_and_checks_input(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_NAS_BENCHMARKS", str(tmp_path))
     with pytest.raises(NotFound, match="expected the benchmark table nb201_minibench_12ep.csv"):
         nb201_lookup(first)
+
+
+def test_the_quality_benchmark_runs_small_and_prints_every_table():
+    # `make bench` runs this script; a small run keeps its tables, options and seed ranges honest
+    import subprocess
+    import sys
+
+    from search_spaces.nb201 import benchmarks_dir
+
+    if not (benchmarks_dir() / "nb201_minibench_12ep.csv").is_file():
+        pytest.skip(f"NB201 tables not found under {benchmarks_dir()}")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "benchmarks/searcher_quality.py", "--seeds", "2", "--first-seed", "7",
+         "--evals", "12", "--mo-evals", "12", "--only", "random,local", "--set", "n_init=4",
+         "--skip", "proxies,nb101", "--jobs", "1"],
+        cwd=root, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 2 and out.stderr.count("\n") == 1   # random has no options: one line
+    assert "searcher random: unknown options ['n_init']" in out.stderr and not out.stdout
+    out = subprocess.run(
+        [sys.executable, "benchmarks/searcher_quality.py", "--seeds", "2", "--first-seed", "7",
+         "--evals", "12", "--mo-evals", "12", "--only", "local", "--set", "n_init=4",
+         "--skip", "proxies,nb101", "--jobs", "1"],
+        cwd=root, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr
+    assert "seeds from 7, options {'n_init': '4'}" in out.stdout
+    rows = [ln.split() for ln in out.stdout.splitlines() if ln.startswith("local")]
+    assert len(rows) == 2 and rows[0][1] == rows[1][1] == "2"   # NB201 row, HV row, 2 seeds each
+    assert 10 < float(rows[0][2]) <= 94.37 and 0 <= float(rows[1][2]) <= 1
