@@ -101,7 +101,7 @@ def test_searchers_command_lists_every_searcher_with_options(cli):
     rows = {r["name"]: r for r in json.loads(out.output)}
     assert set(rows) == set(SEARCHERS)
     opt = {o["name"]: o for o in rows["nevergrad"]["options"]}
-    assert opt["optimizer"] == {"name": "optimizer", "default": "NGOpt", "type": "str",
+    assert opt["optimizer"] == {"name": "optimizer", "default": "auto", "type": "str",
                                 "help": opt["optimizer"]["help"]}
     text = cli("searchers")
     assert "mcts" in text.output and "exploration=0.5 (float)" in text.output
