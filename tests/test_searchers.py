@@ -540,20 +540,19 @@ def test_the_quality_benchmark_runs_small_and_prints_every_table():
     if not (benchmarks_dir() / "nb201_minibench_12ep.csv").is_file():
         pytest.skip(f"NB201 tables not found under {benchmarks_dir()}")
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run(
-        [sys.executable, "benchmarks/searcher_quality.py", "--seeds", "2", "--first-seed", "7",
-         "--evals", "12", "--mo-evals", "12", "--only", "random,local", "--set", "n_init=4",
-         "--skip", "proxies,nb101", "--jobs", "1"],
-        cwd=root, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(root)})
+
+    def bench(only: str):
+        return subprocess.run(
+            [sys.executable, "benchmarks/searcher_quality.py", "--seeds", "2", "--first-seed", "7",
+             "--evals", "12", "--mo-evals", "12", "--only", only, "--set", "n_init=4",
+             "--skip", "proxies,nb101", "--jobs", "1"],
+            cwd=root, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PYTHONPATH": str(root)})
+
+    out = bench("random,local")
     assert out.returncode == 2 and out.stderr.count("\n") == 1   # random has no options: one line
     assert "searcher random: unknown options ['n_init']" in out.stderr and not out.stdout
-    out = subprocess.run(
-        [sys.executable, "benchmarks/searcher_quality.py", "--seeds", "2", "--first-seed", "7",
-         "--evals", "12", "--mo-evals", "12", "--only", "local", "--set", "n_init=4",
-         "--skip", "proxies,nb101", "--jobs", "1"],
-        cwd=root, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(root)})
+    out = bench("local")
     assert out.returncode == 0, out.stderr
     assert "seeds from 7, options {'n_init': '4'}" in out.stdout
     rows = [ln.split() for ln in out.stdout.splitlines() if ln.startswith("local")]
